@@ -1,0 +1,18 @@
+export { DEFAULTS } from './defaults.ts';
+export { SpecError, type SpecIssue } from './errors.ts';
+export { ENV, type InstanceIdentity, readInstanceEnv } from './instance-env.ts';
+export { loadSpec, parseSpec, type ServiceSpec, type SystemSpec, type VersionSpec } from './load.ts';
+export { CONTROL_PATHS, type Endpoint, type RoutingTable, type ServiceRoutes } from './routing-table.ts';
+export type {
+  CorsConfig,
+  GatewaySpec,
+  HeadersConfig,
+  JwtConfig,
+  PluginsConfig,
+  ProbeSpec,
+  RateLimitConfig,
+  RoutePluginsConfig,
+  RouteSpec,
+  SystemSpecInput,
+} from './schema.ts';
+export { closest } from './suggest.ts';
