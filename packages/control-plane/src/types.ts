@@ -1,0 +1,93 @@
+/**
+ * Shapes shared by the control plane's parts and its admin API. The admin API returns these as
+ * JSON; the CLI reads them.
+ */
+
+/** Life of an instance. `unready` instances run but get no traffic; `crashloop` ones wait to restart. */
+export type InstanceState =
+  | 'starting'
+  | 'ready'
+  | 'unready'
+  | 'crashloop'
+  | 'stopping'
+  | 'stopped'
+  | 'failed';
+
+export interface InstanceStatus {
+  id: string;
+  service: string;
+  version: string;
+  pid: number | null;
+  /** The instance's own port (health, metrics, and for services their API). */
+  port: number;
+  state: InstanceState;
+  restarts: number;
+  /** ISO time the current process started, null when none runs. */
+  startedAt: string | null;
+  /** ISO time it last became ready, null when not ready. */
+  readySince: string | null;
+  /** Why the last process ended or was restarted, as a person would say it. */
+  lastExit: { code: number | null; signal: string | null; at: string; reason: string } | null;
+  /** ISO time of the next restart while in crashloop. */
+  nextRestartAt: string | null;
+}
+
+/** A unit the supervisor runs: a service of the spec, or the gateway. */
+export interface Workload {
+  name: string;
+  kind: 'service' | 'gateway';
+  /** Working directory of its processes. */
+  cwd: string;
+  versions: Record<string, { replicas: number; entry: string; env: Record<string, string> }>;
+  /** Environment for every instance (the instance contract's fixed part, the service's env and secrets). */
+  env: Record<string, string>;
+  probes: {
+    liveness: {
+      path: string;
+      periodMs: number;
+      timeoutMs: number;
+      failureThreshold: number;
+      initialDelayMs: number;
+    };
+    readiness: {
+      path: string;
+      periodMs: number;
+      timeoutMs: number;
+      failureThreshold: number;
+      initialDelayMs: number;
+    };
+  };
+  terminationGracePeriodMs: number;
+  startupTimeoutMs: number;
+}
+
+export interface ServiceStatus {
+  name: string;
+  kind: 'service' | 'gateway';
+  versions: { name: string; weight: number; replicas: number }[];
+  instances: InstanceStatus[];
+}
+
+/** GET /v1/status */
+export interface SystemStatus {
+  system: string;
+  specFile: string;
+  startedAt: string;
+  /** Table revision last pushed to the data plane. */
+  revision: number;
+  controlPlane: { url: string; pid: number };
+  gateway: { url: string };
+  postgres: { mode: 'embedded' | 'external' | 'none'; host: string | null; port: number | null };
+  services: ServiceStatus[];
+}
+
+/** One log line kept by the control plane, as captured from an instance's stdout or stderr. */
+export interface LogLine {
+  instance: string;
+  service: string;
+  version: string;
+  stream: 'stdout' | 'stderr';
+  /** ISO time the control plane received it. */
+  at: string;
+  line: string;
+}
