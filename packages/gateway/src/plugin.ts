@@ -1,12 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RouteSpec } from '@flotilla/spec';
 
-/** Headers the gateway sets for upstreams after verifying a JWT. Always stripped from client requests. */
-export const IDENTITY_HEADERS = {
-  subject: 'x-flotilla-subject',
-  roles: 'x-flotilla-roles',
-} as const;
-
 /** Per-request state that plugins read and write. Created by the gateway core for every request. */
 export interface GatewayContext {
   readonly req: IncomingMessage;
@@ -16,7 +10,7 @@ export interface GatewayContext {
   /** Remote address of the client socket (the gateway trusts no forwarding header by default). */
   readonly clientIp: string;
   requestId: string;
-  /** Set by the jwt plugin once a token is verified. */
+  /** Set by the jwt plugin once a token is verified; the core sends them upstream as HEADERS.subject/roles. */
   subject: string | undefined;
   roles: string[];
   /** Headers sent upstream: a copy of the client's, hop-by-hop and identity headers removed. */
