@@ -56,12 +56,12 @@ export function parseSpec(
   options: { file?: string; dir: string; checkFiles?: boolean },
 ): SystemSpec {
   const file = options.file ?? '<inline>';
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     throw new SpecError(
       doc.errors.map((e) => ({
         path: '',
-        message: `YAML ${e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : ''}${e.message.split('\n')[0]}`,
+        message: `YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`,
       })),
       file,
     );
