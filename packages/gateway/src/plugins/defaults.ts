@@ -1,0 +1,24 @@
+/**
+ * Operational defaults of the gateway plugins: the numbers the spec does not expose. Units are in
+ * the names; the spec's own defaults (capacity, clock skew, ...) live in `@flotilla/spec`.
+ */
+export const PLUGIN_DEFAULTS = {
+  jwt: {
+    jwksFetchTimeoutMs: 3_000,
+    /** A token with an unknown `kid` refetches the JWKS at most this often, so it cannot be used to flood the JWKS server. */
+    jwksRefetchMinIntervalS: 30,
+    /** After a failed fetch, the next attempt waits this long (the JWKS service may still be starting). */
+    jwksRetryAfterFailureS: 1,
+  },
+  rateLimit: {
+    keyPrefix: 'flotilla',
+    /** Buckets the memory store keeps before it evicts the least recently used one. */
+    memoryMaxBuckets: 100_000,
+    memorySweepIntervalMs: 60_000,
+    redisCommandTimeoutMs: 250,
+    redisConnectTimeoutMs: 2_000,
+    /** Redis keys outlive the time a bucket takes to refill by this much. */
+    redisTtlMarginMs: 1_000,
+    failOpenWarnIntervalS: 10,
+  },
+} as const;
