@@ -1,0 +1,23 @@
+/**
+ * Every default of the runtime, in one place. Units are in the names. Values an instance gets
+ * from the control plane (port, log level, grace period) come from the instance contract in
+ * `@flotilla/spec`, not from here.
+ */
+export const RUNTIME_DEFAULTS = {
+  /** Largest request body a service accepts unless it sets `bodyLimitBytes`. */
+  bodyLimitBytes: 1024 * 1024,
+  /** Connections each instance may hold in its PostgreSQL pool. */
+  databasePoolMax: 10,
+  /**
+   * Key of the session-level advisory lock that migrations hold for their whole run, so that
+   * replicas starting together apply each file once. Any fixed bigint works, as long as every
+   * replica uses the same one: these are the bytes of "flotilla".
+   */
+  migrationLockKey: '7380396435129003105',
+  /** Buckets of `http_server_request_duration_seconds`. */
+  requestDurationBucketsS: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  /** Sampling resolution of the event-loop delay monitor behind `nodejs_eventloop_lag_p99_seconds`. */
+  eventLoopResolutionMs: 10,
+  /** A longer incoming `x-request-id` is replaced rather than echoed into logs and headers. */
+  requestIdMaxLength: 200,
+} as const;

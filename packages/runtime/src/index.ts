@@ -1,0 +1,36 @@
+export type { Logger } from 'pino';
+export { config, secret } from './config.ts';
+export type {
+  BodyOf,
+  Caller,
+  Handler,
+  QueryOf,
+  RequestContext,
+  RouteOptions,
+  RouteParams,
+} from './context.ts';
+export { RUNTIME_DEFAULTS } from './defaults.ts';
+export {
+  HTTP_ERRORS,
+  HttpError,
+  type HttpErrorCode,
+  type HttpErrorOptions,
+  RuntimeError,
+  type RuntimeErrorCode,
+} from './errors.ts';
+export { createLogger } from './logger.ts';
+export {
+  Counter,
+  collectProcessMetrics,
+  Gauge,
+  Histogram,
+  type HistogramOptions,
+  type LabelValues,
+  METRICS_CONTENT_TYPE,
+  type MetricOptions,
+  Registry,
+} from './metrics/index.ts';
+export { migrate } from './migrations.ts';
+export { Reply, reply } from './reply.ts';
+export { createService, type RouteMethod, type Service, type ServiceOptions } from './service.ts';
+export type { FieldIssue, InferOutput, StandardSchema } from './validation.ts';

@@ -1,0 +1,297 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMeshClient, type MeshClient } from '@flotilla/mesh';
+import { ENV, type InstanceIdentity, readInstanceEnv } from '@flotilla/spec';
+import type { Pool } from 'pg';
+import type { DestinationStream, Logger } from 'pino';
+import type { BodyOf, Context, Handler, QueryOf, RouteOptions, RouteParams } from './context.ts';
+import { createPool } from './database.ts';
+import { RUNTIME_DEFAULTS } from './defaults.ts';
+import { RuntimeError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { collectProcessMetrics, METRICS_CONTENT_TYPE, Registry } from './metrics/index.ts';
+import { migrate } from './migrations.ts';
+import { reply } from './reply.ts';
+import { createRequestListener, type RouteEntry } from './request-listener.ts';
+import { Router } from './router.ts';
+import { drain } from './shutdown.ts';
+import type { StandardSchema } from './validation.ts';
+
+/** How a service is built. Everything about where it runs comes from the instance environment. */
+export interface ServiceOptions {
+  /** Service name, used when FLOTILLA_SERVICE is unset (a plain `node main.ts`). */
+  name: string;
+  /** Gives the service `db`, a pool on DATABASE_URL, and applies the migrations of `migrationsDir` at start. */
+  database?: { migrationsDir?: string | URL };
+  /** Largest JSON body accepted. @default 1 MiB */
+  bodyLimitBytes?: number;
+  /** Where the instance contract, DATABASE_URL and settings are read from. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Where log lines go. @default stdout */
+  logDestination?: DestinationStream;
+}
+
+/** Registers a handler for one method; the path's `:params` type `ctx.params`, schemas type body and query. */
+export interface RouteMethod {
+  <const P extends string>(path: P, handler: Handler<RouteParams<P>, unknown, URLSearchParams>): void;
+  <
+    const P extends string,
+    B extends StandardSchema | undefined = undefined,
+    Q extends StandardSchema | undefined = undefined,
+  >(
+    path: P,
+    options: RouteOptions<B, Q>,
+    handler: Handler<RouteParams<P>, BodyOf<B>, QueryOf<Q>>,
+  ): void;
+}
+
+/** A service under Flotilla: routes, probes, metrics, logs, database and graceful shutdown. */
+export interface Service {
+  readonly identity: InstanceIdentity;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** The PostgreSQL pool; only for services created with `database`. */
+  readonly db: Pool;
+  /** The client for calling other services by name; only under Flotilla (FLOTILLA_CONTROL_URL set). */
+  readonly mesh: MeshClient;
+  /** The port the server listens on, once start() has resolved. */
+  readonly port: number;
+  /** Whether `/readyz` answers 200 now. */
+  readonly ready: boolean;
+  readonly get: RouteMethod;
+  readonly post: RouteMethod;
+  readonly put: RouteMethod;
+  readonly patch: RouteMethod;
+  readonly delete: RouteMethod;
+  /**
+   * Listens on HOST:PORT, applies migrations and, under Flotilla, waits for the first routing
+   * table of the mesh, then turns ready. Installs SIGTERM and SIGINT
+   * handlers that drain and exit (0 when drained in time, 1 when the grace period cut requests);
+   * a second signal ends the process at once.
+   */
+  start(): Promise<void>;
+  /** Turns readiness off or back on, for a service that knows it cannot serve for a while. */
+  setReady(ready: boolean): void;
+  /** Drains like SIGTERM without exiting; resolves true when everything finished within the grace period. */
+  stop(): Promise<boolean>;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** Builds a service. Nothing listens or connects until start(). */
+export function createService(options: ServiceOptions): Service {
+  const env = options.env ?? process.env;
+  const identity = readInstanceEnv(env, options.name);
+  const log = createLogger(identity, options.logDestination);
+  const bodyLimitBytes = options.bodyLimitBytes ?? RUNTIME_DEFAULTS.bodyLimitBytes;
+  if (!Number.isSafeInteger(bodyLimitBytes) || bodyLimitBytes < 0) {
+    throw new RuntimeError(
+      'FLOTILLA_CONFIG_INVALID',
+      `bodyLimitBytes must be a whole number >= 0 (got ${bodyLimitBytes})`,
+    );
+  }
+  const pool = options.database ? createPool(env, identity, log) : undefined;
+  const migrationsDir = options.database?.migrationsDir;
+
+  const metrics = new Registry();
+  const labelNames = ['method', 'route', 'code'] as const;
+  const requests = metrics.counter({
+    name: 'http_server_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code (0: not completed).',
+    labelNames,
+  });
+  const durations = metrics.histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Time from request arrival to the end of the response, in seconds.',
+    labelNames,
+    buckets: RUNTIME_DEFAULTS.requestDurationBucketsS,
+  });
+
+  const router = new Router<RouteEntry>();
+  const inflight = new Set<Context>();
+  let phase: 'created' | 'starting' | 'serving' = 'created';
+  let manuallyReady = true;
+  let stopping: Promise<boolean> | undefined;
+  let stopProcessMetrics: (() => void) | undefined;
+  let mesh: MeshClient | undefined;
+
+  const server: Server = createServer(
+    createRequestListener({
+      router,
+      log,
+      requests,
+      durations,
+      bodyLimitBytes,
+      inflight,
+      stopping: () => stopping !== undefined,
+      onDone: () => {
+        if (stopping) server.closeIdleConnections();
+      },
+    }),
+  );
+
+  const notReadyReason = (): string | undefined => {
+    if (stopping) return 'stopping';
+    if (phase !== 'serving') return 'starting';
+    return manuallyReady ? undefined : 'set unready';
+  };
+
+  const route =
+    (method: string): RouteMethod =>
+    (path: string, ...rest: unknown[]) => {
+      const [routeOptions, handler] = (rest.length === 1 ? [{}, rest[0]] : rest) as [
+        RouteOptions<StandardSchema | undefined, StandardSchema | undefined>,
+        RouteEntry['handler'],
+      ];
+      router.add(method, path, { handler, body: routeOptions.body, query: routeOptions.query, quiet: false });
+    };
+
+  const quiet = (handler: RouteEntry['handler']): RouteEntry => ({
+    handler,
+    body: undefined,
+    query: undefined,
+    quiet: true,
+  });
+  router.add(
+    'GET',
+    '/healthz',
+    quiet(() => ({ status: 'ok' })),
+  );
+  router.add(
+    'GET',
+    '/readyz',
+    quiet(() => {
+      const reason = notReadyReason();
+      return reason ? reply(503, { status: 'not ready', reason }) : { status: 'ready' };
+    }),
+  );
+  router.add(
+    'GET',
+    '/metrics',
+    quiet((ctx) => {
+      const text = metrics.expose();
+      ctx.res.writeHead(200, {
+        'content-type': METRICS_CONTENT_TYPE,
+        'content-length': Buffer.byteLength(text),
+      });
+      ctx.res.end(text);
+    }),
+  );
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'signal received: draining');
+    void service.stop().then((drained) => process.exit(drained ? 0 : 1));
+  };
+
+  const shutdown = async (): Promise<boolean> => {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+    log.info({ inflight: inflight.size, grace_ms: identity.gracePeriodMs }, 'shutting down');
+    const drained = await drain({
+      server,
+      inflight,
+      graceMs: identity.gracePeriodMs,
+      log,
+      release: async () => {
+        await Promise.all([pool?.end(), mesh?.close()]);
+      },
+    });
+    stopProcessMetrics?.();
+    if (drained) log.info('stopped');
+    return drained;
+  };
+
+  const service: Service = {
+    identity,
+    log,
+    metrics,
+    get db(): Pool {
+      if (!pool) {
+        throw new RuntimeError(
+          'FLOTILLA_NO_DATABASE',
+          `Service ${identity.service} has no database: pass database: {} to createService.`,
+        );
+      }
+      return pool;
+    },
+    get mesh(): MeshClient {
+      if (!mesh) {
+        if (!identity.controlUrl) {
+          throw new RuntimeError(
+            'FLOTILLA_CONFIG_MISSING',
+            `service.mesh needs ${ENV.controlUrl}, which flotilla up sets; outside Flotilla call other services by URL.`,
+          );
+        }
+        mesh = createMeshClient({
+          source: { workload: identity.service, version: identity.version },
+          controlUrl: identity.controlUrl,
+          token: identity.dataPlaneToken,
+          log,
+        });
+      }
+      return mesh;
+    },
+    get port(): number {
+      const address = server.address() as AddressInfo | null;
+      if (!address)
+        throw new RuntimeError(
+          'FLOTILLA_SERVICE_STATE',
+          'The service is not listening: await start() first.',
+        );
+      return address.port;
+    },
+    get ready(): boolean {
+      return notReadyReason() === undefined;
+    },
+    get: route('GET'),
+    post: route('POST'),
+    put: route('PUT'),
+    patch: route('PATCH'),
+    delete: route('DELETE'),
+
+    async start() {
+      if (phase !== 'created' || stopping) {
+        throw new RuntimeError('FLOTILLA_SERVICE_STATE', 'start() can be called once, before stop().');
+      }
+      phase = 'starting';
+      try {
+        stopProcessMetrics = collectProcessMetrics(metrics);
+        await listen(server, identity.port, identity.host);
+        for (const signal of SIGNALS) process.on(signal, onSignal);
+        log.info({ host: identity.host, port: service.port }, 'listening');
+        // Probes are answered meanwhile, so a long migration does not fail liveness. Under
+        // Flotilla an instance is not ready before it knows where the other services are.
+        await Promise.all([
+          pool && migrationsDir ? migrate(pool, migrationsDir, log) : undefined,
+          identity.controlUrl ? service.mesh.ready() : undefined,
+        ]);
+        phase = 'serving';
+        log.info('ready');
+      } catch (err) {
+        log.fatal({ err }, 'start-up failed');
+        await service.stop();
+        throw err;
+      }
+    },
+
+    setReady(ready: boolean) {
+      manuallyReady = ready;
+      log.info({ ready }, 'readiness set');
+    },
+
+    stop() {
+      stopping ??= shutdown();
+      return stopping;
+    },
+  };
+  return service;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
