@@ -7,6 +7,12 @@ export interface MeshSource {
   version: string;
 }
 
+/** Where the client reports trouble with the watch stream; a pino logger fits. */
+export interface MeshLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
 export interface MeshClientOptions {
   source: MeshSource;
   /** Control plane base URL; the client follows its watch stream. Omit when `table` is given. */
@@ -17,6 +23,10 @@ export interface MeshClientOptions {
   table?: RoutingTable;
   /** Endpoint picker. @default 'least-request' */
   balancer?: 'least-request' | 'round-robin';
+  /** Receives watch-stream problems (a refused token, the control plane gone) and recoveries. @default process warnings */
+  log?: MeshLogger;
+  /** Largest response body `request()` buffers; a larger one fails the call. @default 10 MiB */
+  maxResponseBytes?: number;
 }
 
 /** Options of one streaming call: undici's dispatch options, addressed to a service instead of an origin. */

@@ -1,0 +1,27 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/** The diagnostics channel that gets one message per finished mesh call. */
+export const MESH_REQUEST_CHANNEL = 'flotilla:mesh:request';
+
+/**
+ * One finished call, with what Istio's standard request metrics need. The mesh publishes it and
+ * imports no metrics library; the runtime and the gateway subscribe and count.
+ */
+export interface MeshRequestMessage {
+  sourceWorkload: string;
+  sourceVersion: string;
+  destinationService: string;
+  /** `unknown` when no endpoint was chosen (unknown service, no ready endpoint). */
+  destinationVersion: string;
+  /** `unknown` when no endpoint was chosen. */
+  endpointId: string;
+  method: string;
+  /** 0 when no response arrived. */
+  statusCode: number;
+  /** Envoy's response flag (`UF`, `UT`, `DC`, ...), `-` when none. */
+  responseFlags: string;
+  durationMs: number;
+}
+
+/** The channel object, looked up once: publishing is a property check when nobody subscribes. */
+export const meshRequestChannel = diagnosticsChannel.channel(MESH_REQUEST_CHANNEL);
