@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RoutingTable } from '@flotilla/spec';
+import type { LogLine, ServiceStatus, SystemStatus } from '../types.ts';
+
+/** Which log lines a reader wants. */
+export interface LogFilter {
+  workload?: string;
+  instance?: string;
+}
+
+/** The part of the log store the API reads. */
+export interface LogSource {
+  tail(filter: LogFilter, n: number): LogLine[];
+  subscribe(filter: LogFilter, listener: (line: LogLine) => void): () => void;
+}
+
+/** What the admin API asks of the control plane; the API itself holds no state. */
+export interface ApiBackend {
+  status(): SystemStatus;
+  table(): RoutingTable;
+  /** Sets the desired replicas of a workload (of one version, or as the supervisor decides without one). */
+  scale(service: string, replicas: number, version: string | undefined): Promise<ServiceStatus>;
+  logs: LogSource;
+  /** Starts a graceful stop of the whole system; called after the 202 has been sent. */
+  shutdown(): void;
+}
+
+/** The data-plane watch stream, served by the API after authorization. */
+export interface WatchHandler {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+}

@@ -1,0 +1,389 @@
+import { request } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { parseSpec } from '@flotilla/spec';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Registry } from '../registry/index.ts';
+import type { LogLine, ServiceStatus, SystemStatus } from '../types.ts';
+import { WatchStream } from '../watch/index.ts';
+import { type ApiBackend, ApiListenError, type ApiServer, type LogFilter, startApiServer } from './index.ts';
+
+const ADMIN = 'admin-token-0123456789';
+const DATA_PLANE = 'data-plane-token-abcdef';
+const log = pino({ level: 'silent' });
+const limits = {
+  bodyBytes: 16 * 1024,
+  maxReplicas: 64,
+  defaultTail: 200,
+  maxTail: 10_000,
+  followBufferBytes: 1 << 20,
+};
+
+const spec = parseSpec(
+  'name: api-test\nservices:\n  orders:\n    path: orders\n    versions: { v1: {}, v2: {} }\n',
+  { dir: '/srv/api-test' },
+);
+
+function serviceStatus(name: string, kind: 'service' | 'gateway', versions: string[]): ServiceStatus {
+  return {
+    name,
+    kind,
+    versions: versions.map((v) => ({ name: v, weight: 100 / versions.length, replicas: 1 })),
+    instances: [],
+  };
+}
+
+const status: SystemStatus = {
+  system: 'api-test',
+  specFile: '/srv/api-test/flotilla.yaml',
+  startedAt: '2026-01-01T00:00:00.000Z',
+  revision: 1,
+  controlPlane: { url: 'http://127.0.0.1:7070', pid: process.pid },
+  gateway: { url: 'http://127.0.0.1:8080' },
+  postgres: { mode: 'none', host: null, port: null },
+  services: [serviceStatus('orders', 'service', ['v1', 'v2']), serviceStatus('gateway', 'gateway', ['v1'])],
+};
+
+/** The log store's contract over an array, so tests can add lines at will. */
+class Lines {
+  readonly lines: LogLine[] = [];
+  readonly listeners = new Set<{ filter: LogFilter; listener: (l: LogLine) => void }>();
+  tail(filter: LogFilter, n: number) {
+    return n === 0 ? [] : this.lines.filter((l) => matches(l, filter)).slice(-n);
+  }
+  subscribe(filter: LogFilter, listener: (l: LogLine) => void) {
+    const entry = { filter, listener };
+    this.listeners.add(entry);
+    return () => this.listeners.delete(entry);
+  }
+  add(instance: string, line: string) {
+    const [service, version] = instance.split('-') as [string, string];
+    const entry: LogLine = {
+      instance,
+      service,
+      version,
+      stream: 'stdout',
+      at: new Date().toISOString(),
+      line,
+    };
+    this.lines.push(entry);
+    for (const l of this.listeners) if (matches(entry, l.filter)) l.listener(entry);
+  }
+}
+
+function matches(line: LogLine, filter: LogFilter) {
+  return (
+    (!filter.workload || line.service === filter.workload) &&
+    (!filter.instance || line.instance === filter.instance)
+  );
+}
+
+let api: ApiServer;
+let watch: WatchStream;
+let logs: Lines;
+let scaled: [string, number, string | undefined][];
+let shutdowns: number;
+let failStatus: boolean;
+
+beforeEach(async () => {
+  logs = new Lines();
+  scaled = [];
+  shutdowns = 0;
+  failStatus = false;
+  const registry = new Registry(spec, 3);
+  watch = new WatchStream({ source: registry, heartbeatMs: 15_000, log });
+  const backend: ApiBackend = {
+    status: () => {
+      if (failStatus) throw new Error('secret internals at /srv/x.ts:12');
+      return status;
+    },
+    table: () => registry.table(),
+    async scale(service, replicas, version) {
+      scaled.push([service, replicas, version]);
+      return status.services.find((s) => s.name === service)!;
+    },
+    logs,
+    shutdown: () => {
+      shutdowns += 1;
+    },
+  };
+  api = await startApiServer({
+    host: '127.0.0.1',
+    port: 0,
+    adminToken: ADMIN,
+    dataPlaneToken: DATA_PLANE,
+    backend,
+    watch,
+    limits,
+    closeGraceMs: 1_000,
+    log,
+  });
+});
+
+afterEach(async () => {
+  watch.close();
+  await api.close();
+});
+
+function call(path: string, init: { token?: string; method?: string; body?: string } = {}) {
+  const headers: Record<string, string> = {};
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  return fetch(`${api.url}${path}`, { method: init.method ?? 'GET', headers, body: init.body });
+}
+
+async function expectError(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  expect(body.error.code).toBe(code);
+  expect(body.error.message).not.toMatch(/\bat \/|\.ts:\d/);
+  return body.error.message;
+}
+
+describe('authorization', () => {
+  it.each([
+    ['no token', undefined],
+    ['a wrong token', 'nope'],
+    ['a token that only starts like the admin token', `${ADMIN}x`],
+  ])('answers 401 with %s', async (_, token) => {
+    const response = await call('/v1/status', { token });
+    expect(response.headers.get('www-authenticate')).toContain('Bearer');
+    await expectError(response, 401, 'UNAUTHORIZED');
+  });
+
+  it('answers 401 before revealing whether a path exists', async () => {
+    await expectError(await call('/v1/nothing-here'), 401, 'UNAUTHORIZED');
+  });
+
+  it('lets the data-plane token read the table and the watch stream', async () => {
+    const table = await call('/v1/table', { token: DATA_PLANE });
+    expect(table.status).toBe(200);
+    expect(((await table.json()) as { revision: number }).revision).toBe(3);
+    const controller = new AbortController();
+    const stream = await fetch(`${api.url}/v1/watch`, {
+      headers: { authorization: `Bearer ${DATA_PLANE}` },
+      signal: controller.signal,
+    });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const reader = stream.body!.getReader();
+    const { value } = await reader.read();
+    expect(Buffer.from(value!).toString()).toMatch(/^event: table\nid: 3\n/);
+    controller.abort();
+  });
+
+  it.each([
+    ['GET', '/v1/status', undefined],
+    ['POST', '/v1/services/orders/scale', '{"replicas":2}'],
+    ['GET', '/v1/services/orders/logs', undefined],
+    ['POST', '/v1/shutdown', undefined],
+  ])('refuses the data-plane token for %s %s', async (method, path, body) => {
+    await expectError(await call(path, { token: DATA_PLANE, method, body }), 403, 'FORBIDDEN');
+    expect(scaled).toEqual([]);
+    expect(shutdowns).toBe(0);
+  });
+});
+
+describe('endpoints', () => {
+  it('returns the system status', async () => {
+    const response = await call('/v1/status', { token: ADMIN });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(status);
+  });
+
+  it('answers 404 in JSON for an unknown path and 405 with Allow for a wrong method', async () => {
+    expect(await expectError(await call('/v1/nothing', { token: ADMIN }), 404, 'NOT_FOUND')).toContain(
+      '/v1/nothing',
+    );
+    const wrong = await call('/v1/status', { token: ADMIN, method: 'DELETE' });
+    expect(wrong.headers.get('allow')).toBe('GET');
+    await expectError(wrong, 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('answers 500 without internals when the control plane fails', async () => {
+    failStatus = true;
+    const message = await expectError(await call('/v1/status', { token: ADMIN }), 500, 'INTERNAL');
+    expect(message).not.toContain('secret internals');
+  });
+
+  it('acknowledges a shutdown with 202 and then starts it', async () => {
+    const response = await call('/v1/shutdown', { token: ADMIN, method: 'POST' });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ status: 'stopping' });
+    const deadline = Date.now() + 2_000;
+    while (shutdowns === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(shutdowns).toBe(1);
+  });
+});
+
+describe('scale', () => {
+  const scale = (service: string, body: string) =>
+    call(`/v1/services/${service}/scale`, { token: ADMIN, method: 'POST', body });
+
+  it('scales a version and answers with the service', async () => {
+    const response = await scale('orders', '{"replicas": 3, "version": "v2"}');
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as ServiceStatus).name).toBe('orders');
+    expect(scaled).toEqual([['orders', 3, 'v2']]);
+  });
+
+  it('scales every version when none is named', async () => {
+    expect((await scale('orders', '{"replicas": 0}')).status).toBe(200);
+    expect(scaled).toEqual([['orders', 0, undefined]]);
+  });
+
+  it.each([
+    ['invalid JSON', '{"replicas": ', 'not valid JSON'],
+    ['an empty body', '', 'Expected a JSON body'],
+    ['an array', '[2]', 'JSON object'],
+    ['negative replicas', '{"replicas": -1}', 'from 0 to 64'],
+    ['fractional replicas', '{"replicas": 1.5}', 'from 0 to 64'],
+    ['replicas as a string', '{"replicas": "2"}', 'from 0 to 64'],
+    ['too many replicas', '{"replicas": 65}', 'from 0 to 64'],
+    ['a misspelt field', '{"replica": 2}', 'Unknown field "replica"'],
+    ['a version that is not a string', '{"replicas": 2, "version": 2}', '"version" must be a string'],
+  ])('answers 400 for %s', async (_, body, message) => {
+    expect(await expectError(await scale('orders', body), 400, 'BAD_REQUEST')).toContain(message);
+    expect(scaled).toEqual([]);
+  });
+
+  it('answers 400 for a gateway without replicas', async () => {
+    expect(await expectError(await scale('gateway', '{"replicas": 0}'), 400, 'BAD_REQUEST')).toContain(
+      'from 1 to 64',
+    );
+  });
+
+  it('answers 404 naming the services for an unknown service', async () => {
+    const message = await expectError(await scale('billing', '{"replicas": 1}'), 404, 'NOT_FOUND');
+    expect(message).toBe('Unknown service "billing" (services: orders, gateway).');
+  });
+
+  it('answers 404 naming the versions for an unknown version', async () => {
+    const message = await expectError(
+      await scale('orders', '{"replicas": 1, "version": "v9"}'),
+      404,
+      'NOT_FOUND',
+    );
+    expect(message).toBe('Service "orders" has no version "v9" (versions: v1, v2).');
+  });
+
+  it('answers 413 for a body over 16 KiB, declared or not', async () => {
+    const big = JSON.stringify({ replicas: 1, pad: 'x'.repeat(17 * 1024) });
+    await expectError(await scale('orders', big), 413, 'BODY_TOO_LARGE');
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${api.url}/v1/services/orders/scale`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 20; i++) req.write('x'.repeat(1024));
+      req.end();
+    });
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.body).error.code).toBe('BODY_TOO_LARGE');
+    expect(scaled).toEqual([]);
+  });
+});
+
+describe('logs', () => {
+  const readLines = async (response: Response) =>
+    (await response.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogLine);
+
+  it('returns the last lines of a service as NDJSON, 200 by default', async () => {
+    for (let i = 0; i < 250; i++) logs.add(`orders-v1-${(i % 2) + 1}`, `line ${i}`);
+    logs.add('gateway-v1-1', 'not orders');
+    const response = await call('/v1/services/orders/logs', { token: ADMIN });
+    expect(response.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = await readLines(response);
+    expect(lines).toHaveLength(200);
+    expect(lines.at(-1)?.line).toBe('line 249');
+    const one = await readLines(
+      await call('/v1/services/orders/logs?instance=orders-v1-2&tail=2', { token: ADMIN }),
+    );
+    expect(one.map((l) => l.line)).toEqual(['line 247', 'line 249']);
+  });
+
+  it('keeps streaming new lines with follow until the client leaves', async () => {
+    logs.add('orders-v1-1', 'before');
+    const controller = new AbortController();
+    const response = await fetch(`${api.url}/v1/services/orders/logs?tail=1&follow=1`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        text += Buffer.from(value).toString();
+      }
+    };
+    await readUntil('before');
+    logs.add('orders-v1-1', 'after');
+    await readUntil('after');
+    expect(logs.listeners.size).toBe(1);
+    controller.abort();
+    const deadline = Date.now() + 2_000;
+    while (logs.listeners.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(logs.listeners.size).toBe(0);
+  });
+
+  it('answers 400 for a bad tail and 404 for an unknown service', async () => {
+    await expectError(await call('/v1/services/orders/logs?tail=-3', { token: ADMIN }), 400, 'BAD_REQUEST');
+    await expectError(await call('/v1/services/orders/logs?tail=ten', { token: ADMIN }), 400, 'BAD_REQUEST');
+    await expectError(await call('/v1/services/billing/logs', { token: ADMIN }), 404, 'NOT_FOUND');
+  });
+});
+
+describe('listening', () => {
+  it('refuses to listen anywhere but loopback', async () => {
+    const failure = await startApiServer({
+      host: '0.0.0.0',
+      port: 0,
+      adminToken: ADMIN,
+      dataPlaneToken: DATA_PLANE,
+      backend: {} as ApiBackend,
+      watch,
+      limits,
+      closeGraceMs: 1_000,
+      log,
+    }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ApiListenError);
+    expect((failure as ApiListenError).code).toBe('FLOTILLA_API_HOST');
+  });
+
+  it('says which port is taken and where to choose another', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const failure = await startApiServer({
+        host: '127.0.0.1',
+        port,
+        adminToken: ADMIN,
+        dataPlaneToken: DATA_PLANE,
+        backend: {} as ApiBackend,
+        watch,
+        limits,
+        closeGraceMs: 1_000,
+        log,
+      }).catch((e: unknown) => e);
+      expect((failure as ApiListenError).code).toBe('FLOTILLA_PORT_IN_USE');
+      expect((failure as ApiListenError).message).toContain(`port ${port} on 127.0.0.1 is in use`);
+      expect((failure as ApiListenError).message).toContain('controlPlane.port');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+});

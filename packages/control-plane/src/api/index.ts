@@ -1,0 +1,12 @@
+export { type Caller, identifyCaller } from './auth.ts';
+export type { ApiBackend, LogFilter, LogSource, WatchHandler } from './backend.ts';
+export {
+  API_ERRORS,
+  ApiError,
+  type ApiErrorCode,
+  ApiListenError,
+  type ApiListenErrorCode,
+} from './errors.ts';
+export type { LogLimits } from './logs.ts';
+export type { ApiLimits } from './routes.ts';
+export { type ApiServer, type ApiServerOptions, startApiServer } from './server.ts';

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { loadSpec, type RoutingTable } from '@flotilla/spec';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ControlPlane, readStateFile, StateError, startControlPlane } from './index.ts';
+import { isProcessAlive } from './state/index.ts';
+import type { SystemStatus } from './types.ts';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const log = pino({ level: 'silent' });
+
+let dir: string | undefined;
+const running: ControlPlane[] = [];
+
+afterEach(async () => {
+  for (const cp of running.splice(0)) await cp.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** A project directory with a spec running the echo fixture; the secret is written unless told not to. */
+async function project(options: { secret: boolean }): Promise<string> {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-wiring-'));
+  // As root the embedded PostgreSQL runs as the postgres user, who must reach the project directory.
+  await chmod(dir, 0o755);
+  const system = `wiring-${randomBytes(3).toString('hex')}`;
+  const file = join(dir, 'flotilla.yaml');
+  await writeFile(
+    file,
+    `
+name: ${system}
+controlPlane: { port: 0 }
+gateway:
+  listen: { port: 0 }
+  routes:
+    - match: { pathPrefix: /echo }
+      service: echo
+services:
+  echo:
+    path: ${relative(dir, FIXTURES)}
+    entry: echo-service.ts
+    replicas: 2
+    database: true
+    secrets: [ECHO_SECRET]
+infrastructure:
+  postgres: { port: 0 }
+`,
+  );
+  if (options.secret) {
+    await mkdir(join(dir, '.flotilla', 'secrets'), { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, '.flotilla', 'secrets', 'ECHO_SECRET'), 'open-sesame\n', { mode: 0o600 });
+  }
+  return file;
+}
+
+async function getJson<T>(url: string, token?: string): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+describe('startControlPlane', () => {
+  it('runs a service with its database and secret behind the gateway, then shuts everything down on request', async () => {
+    const file = await project({ secret: true });
+    const spec = loadSpec(file);
+    const progress: string[] = [];
+    const cp = await startControlPlane({ spec, log, onProgress: (m) => progress.push(m) });
+    running.push(cp);
+
+    expect(cp.failed).toEqual([]);
+    expect(progress.some((m) => /^postgres: started on 127\.0\.0\.1:\d+/.test(m))).toBe(true);
+    expect(progress).toContain('instances: starting 3');
+    expect(await readStateFile(spec.stateDir)).toMatchObject({
+      pid: process.pid,
+      adminUrl: cp.adminUrl,
+      gatewayUrl: cp.gatewayUrl,
+      specFile: file,
+    });
+
+    const status = await getJson<SystemStatus>(`${cp.adminUrl}/v1/status`, cp.adminToken);
+    expect(status.status).toBe(200);
+    expect(status.body.postgres.mode).toBe('embedded');
+    const echo = status.body.services.find((s) => s.name === 'echo')!;
+    expect(echo.instances.map((i) => i.state)).toEqual(['ready', 'ready']);
+    expect(status.body.services.find((s) => s.name === 'gateway')?.instances[0]?.state).toBe('ready');
+
+    const table = await getJson<RoutingTable>(`${cp.adminUrl}/v1/table`, cp.adminToken);
+    expect(table.body.revision).toBe(status.body.revision);
+    expect(table.body.services.echo?.endpoints.map((e) => e.port).sort()).toEqual(
+      echo.instances.map((i) => i.port).sort(),
+    );
+
+    const port = echo.instances[0]!.port;
+    const who = await getJson<Record<string, unknown>>(`http://127.0.0.1:${port}/`);
+    expect(who.body).toMatchObject({
+      service: 'echo',
+      version: 'v1',
+      controlUrl: cp.adminUrl,
+      hasDataPlaneToken: true,
+      hasSecret: true,
+    });
+    const db = await getJson<{ name: string; role: string }>(`http://127.0.0.1:${port}/db`);
+    expect(db.body.name).toBe(`flotilla_${spec.name.replaceAll('-', '_')}_echo`);
+    expect(db.body.role).toBe(db.body.name);
+
+    const viaGateway = await getJson<{ path: string; service: string }>(`${cp.gatewayUrl}/echo/hello`);
+    expect(viaGateway.status).toBe(200);
+    expect(viaGateway.body.service).toBe('echo');
+
+    const refused = await startControlPlane({ spec, log }).catch((e: unknown) => e);
+    expect((refused as StateError).code).toBe('FLOTILLA_ALREADY_RUNNING');
+    expect((refused as StateError).message).toContain(`already running at ${cp.adminUrl}`);
+
+    const pids = [...echo.instances.map((i) => i.pid!)];
+    const shutdown = await fetch(`${cp.adminUrl}/v1/shutdown`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cp.adminToken}` },
+    });
+    expect(shutdown.status).toBe(202);
+    await cp.closed;
+    expect(pids.every((pid) => !isProcessAlive(pid))).toBe(true);
+    expect(await readStateFile(spec.stateDir)).toBeUndefined();
+    expect(existsSync(join(spec.stateDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    await expect(fetch(`${cp.adminUrl}/v1/status`)).rejects.toThrow();
+  }, 120_000);
+
+  it('names a missing secret and both places to put it before starting anything', async () => {
+    const file = await project({ secret: false });
+    const spec = loadSpec(file);
+    const failure = await startControlPlane({ spec, log }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(StateError);
+    expect((failure as StateError).code).toBe('FLOTILLA_SECRET_MISSING');
+    expect((failure as StateError).message).toContain('service "echo" needs secret ECHO_SECRET');
+    expect((failure as StateError).message).toContain(join(spec.stateDir, 'secrets', 'ECHO_SECRET'));
+    expect(existsSync(join(spec.stateDir, 'postgres'))).toBe(false);
+    expect(await readStateFile(spec.stateDir)).toBeUndefined();
+  });
+});

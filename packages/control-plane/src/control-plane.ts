@@ -1,0 +1,279 @@
+import { fileURLToPath } from 'node:url';
+import type { SystemSpec } from '@flotilla/spec';
+import { type Logger, pino } from 'pino';
+import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
+import { LogStore } from './logs/index.ts';
+import { type PostgresHandle, startPostgres } from './postgres/index.ts';
+import { buildSystemStatus, buildWorkloads, Registry } from './registry/index.ts';
+import {
+  claimStateDir,
+  ensureStateDir,
+  loadOrCreateAdminToken,
+  pickFreePort,
+  randomToken,
+  removeStateFile,
+  resolveSecrets,
+  writeStateFile,
+} from './state/index.ts';
+import { reapLeftovers, Supervisor, SupervisorError } from './supervisor/index.ts';
+import type { ServiceStatus, SystemStatus, Workload } from './types.ts';
+import { WatchStream } from './watch/index.ts';
+
+/** Defaults of the control plane's own parts. Units are in the names. */
+const CONTROL_PLANE_DEFAULTS = {
+  /** `: ping` on the watch stream, well inside common idle timeouts of proxies and clients. */
+  watchHeartbeatMs: 15_000,
+  api: {
+    bodyBytes: 16 * 1024,
+    /** A guard against a typo starting a thousand processes on a laptop. */
+    maxReplicas: 64,
+    defaultTail: 200,
+    maxTail: 10_000,
+    followBufferBytes: 1024 * 1024,
+  },
+  /** Time in-flight admin requests get once everything else has stopped. */
+  apiCloseGraceMs: 2_000,
+  postgres: { startTimeoutMs: 60_000, stopTimeoutMs: 30_000, connectTimeoutMs: 10_000 },
+} as const;
+
+/** How to start a control plane. */
+export interface ControlPlaneOptions {
+  spec: SystemSpec;
+  /** Port of the admin API; 0 picks a free one. @default spec.controlPlane.port */
+  adminPort?: number;
+  /** Public port of the gateway; 0 picks a free one. @default spec.gateway.listen.port */
+  gatewayPort?: number;
+  /** The control plane's own log. @default pino at info level on stderr */
+  log?: Logger;
+  /** One line per start-up step done, for a person watching. */
+  onProgress?: (message: string) => void;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  adminUrl: string;
+  gatewayUrl: string;
+  adminToken: string;
+  status(): SystemStatus;
+  /** Stops the whole system gracefully; safe to call more than once. */
+  stop(): Promise<void>;
+  /** Resolves once the system has stopped, by stop() or by POST /v1/shutdown. */
+  closed: Promise<void>;
+  /** Instances that were not ready when start-up finished; they go on restarting with backoff. */
+  failed: string[];
+}
+
+/** What has been started so far, so that a failure or a stop takes down exactly that. */
+interface Parts {
+  watch?: WatchStream;
+  api?: ApiServer;
+  postgres?: PostgresHandle;
+  logs?: LogStore;
+  supervisor?: Supervisor;
+  stateFile?: true;
+}
+
+/**
+ * Starts a whole system: checks local state, resolves secrets, opens the admin API, brings up
+ * PostgreSQL and each service's database, then runs every instance and the gateway under the
+ * supervisor, pushing a new routing table to the data plane on every change. Any failure stops
+ * what was started and rejects with an error that says what to do.
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { spec } = options;
+  const log = options.log ?? pino({ level: 'info' }, pino.destination({ fd: 2, sync: true }));
+  const progress = options.onProgress ?? (() => {});
+  const startedAt = new Date().toISOString();
+  const parts: Parts = {};
+  let workloads: Workload[] = [];
+  let postgresStatus: SystemStatus['postgres'] = { mode: 'none', host: null, port: null };
+  let gatewayUrl = '';
+  let stopping: Promise<void> | undefined;
+  let up = false;
+  let shutdownRequested = false;
+  const closed = Promise.withResolvers<void>();
+
+  // Revisions continue from the clock rather than from 1, so a data-plane process that kept a table
+  // of an earlier run never sees the revision go backwards when this run starts.
+  const registry = new Registry(spec, Date.now());
+  const status = (): SystemStatus =>
+    buildSystemStatus({
+      spec,
+      workloads,
+      instances: parts.supervisor?.instances() ?? [],
+      desiredReplicas: (workload) => parts.supervisor?.desiredReplicas(workload) ?? {},
+      revision: registry.table().revision,
+      startedAt,
+      adminUrl: parts.api?.url ?? '',
+      gatewayUrl,
+      postgres: postgresStatus,
+    });
+  const stop = (): Promise<void> => {
+    stopping ??= shutdown(parts, spec, log).then(closed.resolve);
+    return stopping;
+  };
+
+  try {
+    await ensureStateDir(spec.stateDir);
+    const previous = await claimStateDir(spec.stateDir);
+    if (previous) log.warn({ pid: previous.pid }, 'an earlier control plane ended without stopping');
+    const reaped = await reapLeftovers(spec.stateDir);
+    if (reaped.length > 0) progress(`state: stopped ${reaped.length} leftover instance(s) of an earlier run`);
+    const adminToken = await loadOrCreateAdminToken(spec.stateDir);
+    const dataPlaneToken = randomToken();
+    const secrets = await resolveSecrets(spec, process.env);
+
+    const logs = new LogStore({ stateDir: spec.stateDir });
+    parts.logs = logs;
+    const watch = new WatchStream({
+      source: registry,
+      heartbeatMs: CONTROL_PLANE_DEFAULTS.watchHeartbeatMs,
+      log,
+    });
+    parts.watch = watch;
+    const backend: ApiBackend = {
+      status,
+      table: () => registry.table(),
+      scale: (service, replicas, version) => scale(parts, status, service, replicas, version),
+      logs,
+      // A shutdown asked for mid-start waits for the start to finish: stopping parts while later
+      // steps are still starting others would leave those running.
+      shutdown: () => {
+        if (up) stop().catch((error: unknown) => log.error({ err: error }, 'shutdown failed'));
+        else shutdownRequested = true;
+      },
+    };
+    const api = await startApiServer({
+      host: spec.controlPlane.host,
+      port: options.adminPort ?? spec.controlPlane.port,
+      adminToken,
+      dataPlaneToken,
+      backend,
+      watch,
+      limits: CONTROL_PLANE_DEFAULTS.api,
+      closeGraceMs: CONTROL_PLANE_DEFAULTS.apiCloseGraceMs,
+      log,
+    });
+    parts.api = api;
+    progress(`admin API: listening on ${api.url}`);
+
+    const postgres = await startPostgres(spec, { ...CONTROL_PLANE_DEFAULTS.postgres, log, progress });
+    parts.postgres = postgres;
+    postgresStatus = postgres.status;
+
+    const gatewayHost = spec.gateway.listen.host;
+    // Picked once, here: every replica must get the same port to share it with SO_REUSEPORT.
+    const gatewayPort =
+      (options.gatewayPort ?? spec.gateway.listen.port) || (await pickFreePort(gatewayHost));
+    gatewayUrl = `http://${displayHost(gatewayHost)}:${gatewayPort}`;
+    workloads = buildWorkloads(spec, {
+      controlUrl: api.url,
+      dataPlaneToken,
+      logLevel: log.level,
+      secrets,
+      databaseUrls: postgres.databaseUrls,
+      gateway: {
+        entry: fileURLToPath(import.meta.resolve('@flotilla/gateway/main')),
+        host: gatewayHost,
+        port: gatewayPort,
+      },
+    });
+
+    const supervisor = new Supervisor({ workloads, logs, log, stateDir: spec.stateDir });
+    parts.supervisor = supervisor;
+    supervisor.onChange(() => registry.update(supervisor.instances()));
+    const total = workloads.reduce(
+      (sum, w) => sum + Object.values(w.versions).reduce((n, v) => n + v.replicas, 0),
+      0,
+    );
+    progress(`instances: starting ${total}`);
+    const started = performance.now();
+    await supervisor.start();
+    registry.update(supervisor.instances());
+    const failed = supervisor
+      .instances()
+      .filter((i) => i.state !== 'ready')
+      .map((i) => i.id);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    progress(
+      `instances: ${total - failed.length} of ${total} ready (${seconds} s)${failed.length > 0 ? `; not ready: ${failed.join(', ')}` : ''}`,
+    );
+
+    await writeStateFile(spec.stateDir, {
+      pid: process.pid,
+      adminUrl: api.url,
+      gatewayUrl,
+      specFile: spec.file,
+      startedAt,
+    });
+    parts.stateFile = true;
+    progress(`gateway: ${gatewayUrl}`);
+    up = true;
+    if (shutdownRequested) backend.shutdown();
+    return { adminUrl: api.url, gatewayUrl, adminToken, status, stop, closed: closed.promise, failed };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * Stops what `parts` holds, in an order that loses no work: instances first, the gateway before
+ * the services (the supervisor's order: while the edge drains its in-flight requests the services
+ * behind it still answer, and no new request comes in through it). PostgreSQL next, once no
+ * service holds a connection. The log store after the processes whose output it writes. The watch
+ * stream and the API last, so that services draining keep getting tables without the endpoints
+ * that left, and `flotilla status` can follow the stop. state.json goes at the very end, so that a
+ * new `flotilla up` is refused until this one has let go of every port. A part that fails to stop
+ * is logged and does not keep the others running.
+ */
+async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<void> {
+  const steps: [string, (() => Promise<void>) | undefined][] = [
+    ['instances', parts.supervisor && (() => parts.supervisor!.stop())],
+    ['postgres', parts.postgres && (() => parts.postgres!.stop())],
+    ['logs', parts.logs && (() => parts.logs!.close())],
+    ['watch stream', parts.watch && (async () => parts.watch!.close())],
+    ['admin API', parts.api && (() => parts.api!.close())],
+    ['state file', parts.stateFile && (() => removeStateFile(spec.stateDir))],
+  ];
+  for (const [name, step] of steps) {
+    if (!step) continue;
+    try {
+      await step();
+    } catch (error) {
+      log.error({ err: error }, `could not stop the ${name} cleanly`);
+    }
+  }
+}
+
+/** Scales through the supervisor; its refusals become API errors with the matching status. */
+async function scale(
+  parts: Parts,
+  status: () => SystemStatus,
+  service: string,
+  replicas: number,
+  version: string | undefined,
+): Promise<ServiceStatus> {
+  const supervisor = parts.supervisor;
+  if (!supervisor) throw new ApiError('NOT_FOUND', { message: 'The system is still starting.' });
+  try {
+    await supervisor.scale(service, replicas, version);
+  } catch (error) {
+    if (!(error instanceof SupervisorError)) throw error;
+    const code =
+      error.code === 'FLOTILLA_INVALID_REPLICAS'
+        ? 'BAD_REQUEST'
+        : error.code === 'FLOTILLA_SUPERVISOR_STOPPED'
+          ? 'UNAVAILABLE'
+          : 'NOT_FOUND';
+    throw new ApiError(code, { message: error.message, cause: error });
+  }
+  return status().services.find((s) => s.name === service)!;
+}
+
+/** A host as a client would use it in a URL: wildcard addresses become loopback, IPv6 gets brackets. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

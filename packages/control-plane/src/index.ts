@@ -1,0 +1,20 @@
+export { ApiError, type ApiErrorCode, ApiListenError, type ApiListenErrorCode } from './api/index.ts';
+export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from './control-plane.ts';
+export { PostgresError, type PostgresErrorCode } from './postgres/index.ts';
+export {
+  isProcessAlive,
+  readAdminToken,
+  readStateFile,
+  StateError,
+  type StateErrorCode,
+  type StateFile,
+} from './state/index.ts';
+export { SupervisorError, type SupervisorErrorCode } from './supervisor/index.ts';
+export type {
+  InstanceState,
+  InstanceStatus,
+  LogLine,
+  ServiceStatus,
+  SystemStatus,
+  Workload,
+} from './types.ts';

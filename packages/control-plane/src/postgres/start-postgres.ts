@@ -1,0 +1,91 @@
+import { join, relative } from 'node:path';
+import type { SystemSpec } from '@flotilla/spec';
+import type { Logger } from 'pino';
+import { statePaths } from '../state/index.ts';
+import type { SystemStatus } from '../types.ts';
+import { startEmbeddedPostgres } from './embedded.ts';
+import { provisionDatabases } from './provision.ts';
+import { serverAddress } from './server-url.ts';
+
+/** Time limits of PostgreSQL set-up; the control plane fills them from its defaults. */
+export interface PostgresTimeouts {
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** PostgreSQL as a system uses it. */
+export interface PostgresHandle {
+  status: SystemStatus['postgres'];
+  /** DATABASE_URL of each service with `database: true`. */
+  databaseUrls: Record<string, string>;
+  /** Stops the embedded server; an external one is left alone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Gets every service with `database: true` its own database: on the server at
+ * `infrastructure.postgres.url` when one is set, otherwise on an embedded PostgreSQL with its data
+ * in `.flotilla/postgres`. Nothing starts when no service wants a database.
+ */
+export async function startPostgres(
+  spec: SystemSpec,
+  options: PostgresTimeouts & { log: Logger; progress: (message: string) => void },
+): Promise<PostgresHandle> {
+  const services = Object.entries(spec.services)
+    .filter(([, service]) => service.database)
+    .map(([name]) => name);
+  if (services.length === 0) {
+    return { status: { mode: 'none', host: null, port: null }, databaseUrls: {}, stop: async () => {} };
+  }
+  const paths = statePaths(spec.stateDir);
+  const provision = (serverUrl: string) =>
+    provisionDatabases({
+      serverUrl,
+      system: spec.name,
+      services,
+      secretsDir: paths.secrets,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
+  const reportDatabases = (urls: Record<string, string>) =>
+    options.progress(
+      `postgres: ${services.length === 1 ? 'database' : 'databases'} ready: ${Object.values(urls)
+        .map((url) => new URL(url).pathname.slice(1))
+        .join(', ')}`,
+    );
+
+  const external = spec.infrastructure.postgres.url;
+  if (external !== undefined) {
+    const { host, port } = serverAddress(external);
+    const databaseUrls = await provision(external);
+    options.progress(`postgres: using ${host}:${port}`);
+    reportDatabases(databaseUrls);
+    return { status: { mode: 'external', host, port }, databaseUrls, stop: async () => {} };
+  }
+
+  const started = performance.now();
+  const server = await startEmbeddedPostgres({
+    dataDir: paths.postgresData,
+    port: spec.infrastructure.postgres.port,
+    // A name that neither a user's secret (letters, digits, _) nor a service's `postgres-<service>` can take.
+    passwordFile: join(paths.secrets, 'postgres.superuser'),
+    startTimeoutMs: options.startTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs,
+    log: options.log,
+  });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const created = server.initialised ? `, created ${relative(spec.dir, paths.postgresData)}` : '';
+  options.progress(`postgres: started on ${server.host}:${server.port} (${seconds} s${created})`);
+  try {
+    const databaseUrls = await provision(server.serverUrl);
+    reportDatabases(databaseUrls);
+    return {
+      status: { mode: 'embedded', host: server.host, port: server.port },
+      databaseUrls,
+      stop: () => server.stop(),
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}

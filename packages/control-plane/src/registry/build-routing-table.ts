@@ -1,0 +1,34 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Endpoint, RoutingTable, ServiceRoutes, SystemSpec } from '@flotilla/spec';
+import type { InstanceStatus } from '../types.ts';
+import { INSTANCE_HOST } from './instance-host.ts';
+
+/**
+ * The routing table for the data plane: every service of the spec with its versions' weights and
+ * labels and its ready endpoints, and the gateway's spec. Pure. When nothing but the revision would
+ * change, `previous` itself is returned, so callers can tell "no change" by identity and the data
+ * plane never sees a new revision without new content.
+ */
+export function buildRoutingTable(
+  spec: SystemSpec,
+  instances: readonly InstanceStatus[],
+  previous: RoutingTable | undefined,
+): RoutingTable {
+  const services: Record<string, ServiceRoutes> = {};
+  for (const [name, service] of Object.entries(spec.services)) {
+    const versions: ServiceRoutes['versions'] = {};
+    for (const [version, v] of Object.entries(service.versions)) {
+      versions[version] = { weight: v.weight, labels: v.labels };
+    }
+    const endpoints: Endpoint[] = instances
+      .filter((i) => i.service === name && i.state === 'ready' && Object.hasOwn(versions, i.version))
+      .map((i) => ({ id: i.id, service: name, version: i.version, host: INSTANCE_HOST, port: i.port }))
+      .sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+    services[name] = { versions, endpoints };
+  }
+  const content = { system: spec.name, services, gateway: spec.gateway };
+  if (previous && isDeepStrictEqual({ ...previous, revision: 0 }, { ...content, revision: 0 })) {
+    return previous;
+  }
+  return { revision: (previous?.revision ?? 0) + 1, ...content };
+}

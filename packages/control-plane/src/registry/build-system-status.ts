@@ -1,0 +1,45 @@
+import type { SystemSpec } from '@flotilla/spec';
+import type { InstanceStatus, ServiceStatus, SystemStatus, Workload } from '../types.ts';
+
+/** Everything GET /v1/status reports, gathered by the control plane. */
+export interface StatusInput {
+  spec: SystemSpec;
+  workloads: readonly Workload[];
+  instances: readonly InstanceStatus[];
+  /** Desired replicas per version of a workload, as the supervisor holds them now (after any scaling). */
+  desiredReplicas: (workload: string) => Record<string, number>;
+  revision: number;
+  startedAt: string;
+  adminUrl: string;
+  gatewayUrl: string;
+  postgres: SystemStatus['postgres'];
+}
+
+/** The system's status: each workload with its versions and instances. Pure. */
+export function buildSystemStatus(input: StatusInput): SystemStatus {
+  const services: ServiceStatus[] = input.workloads.map((workload) => {
+    const desired = input.desiredReplicas(workload.name);
+    const names = [...new Set([...Object.keys(workload.versions), ...Object.keys(desired)])];
+    const specVersions = input.spec.services[workload.name]?.versions;
+    return {
+      name: workload.name,
+      kind: workload.kind,
+      versions: names.map((name) => ({
+        name,
+        weight: specVersions ? (specVersions[name]?.weight ?? 0) : 100,
+        replicas: desired[name] ?? workload.versions[name]?.replicas ?? 0,
+      })),
+      instances: input.instances.filter((i) => i.service === workload.name),
+    };
+  });
+  return {
+    system: input.spec.name,
+    specFile: input.spec.file,
+    startedAt: input.startedAt,
+    revision: input.revision,
+    controlPlane: { url: input.adminUrl, pid: process.pid },
+    gateway: { url: input.gatewayUrl },
+    postgres: input.postgres,
+    services,
+  };
+}

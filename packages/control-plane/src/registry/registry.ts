@@ -1,0 +1,39 @@
+import type { RoutingTable, SystemSpec } from '@flotilla/spec';
+import type { InstanceStatus } from '../types.ts';
+import { buildRoutingTable } from './build-routing-table.ts';
+
+/** The current routing table of a system, rebuilt from instance states, with listeners for every new revision. */
+export class Registry {
+  readonly #spec: SystemSpec;
+  readonly #listeners = new Set<(table: RoutingTable) => void>();
+  #table: RoutingTable;
+
+  /**
+   * `firstRevision` lets a new control plane continue above the revisions of an earlier run, so a
+   * data-plane process that kept an old table never sees the revision go backwards.
+   */
+  constructor(spec: SystemSpec, firstRevision = 1) {
+    this.#spec = spec;
+    this.#table = { ...buildRoutingTable(spec, [], undefined), revision: firstRevision };
+  }
+
+  /** The current table. */
+  table(): RoutingTable {
+    return this.#table;
+  }
+
+  /** Rebuilds the table from instance states; listeners hear of it only when its content changed. */
+  update(instances: readonly InstanceStatus[]): boolean {
+    const next = buildRoutingTable(this.#spec, instances, this.#table);
+    if (next === this.#table) return false;
+    this.#table = next;
+    for (const listener of this.#listeners) listener(next);
+    return true;
+  }
+
+  /** Calls `listener` with every new table; returns the unsubscribe function. */
+  subscribe(listener: (table: RoutingTable) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

@@ -1,0 +1,16 @@
+export { loadOrCreateAdminToken, readAdminToken } from './admin-token.ts';
+export { StateError, type StateErrorCode } from './errors.ts';
+export { pickFreePort } from './free-port.ts';
+export { statePaths } from './paths.ts';
+export { isProcessAlive } from './process-alive.ts';
+export { randomToken } from './random-token.ts';
+export { readOrCreateSecret, readSecret } from './secret-file.ts';
+export { resolveSecrets } from './secrets.ts';
+export { ensureStateDir } from './state-dir.ts';
+export {
+  claimStateDir,
+  readStateFile,
+  removeStateFile,
+  type StateFile,
+  writeStateFile,
+} from './state-file.ts';

@@ -1,0 +1,14 @@
+import { join } from 'node:path';
+
+/** Where each piece of local state lives inside `.flotilla/`; the one place that knows the layout. */
+export function statePaths(stateDir: string) {
+  return {
+    root: stateDir,
+    gitignore: join(stateDir, '.gitignore'),
+    adminToken: join(stateDir, 'admin-token'),
+    stateFile: join(stateDir, 'state.json'),
+    secrets: join(stateDir, 'secrets'),
+    postgresData: join(stateDir, 'postgres'),
+    logs: join(stateDir, 'logs'),
+  };
+}

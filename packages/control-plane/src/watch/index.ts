@@ -1,0 +1,2 @@
+export type { TableSource } from './table-source.ts';
+export { WatchStream, type WatchStreamOptions } from './watch-stream.ts';
