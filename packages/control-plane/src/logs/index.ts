@@ -1,0 +1,1 @@
+export { type LogFilter, type LogSource, LogStore, type LogStoreOptions } from './log-store.ts';

@@ -1,0 +1,57 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SUPERVISOR_DEFAULTS } from './defaults.ts';
+import { type PidRecord, readPidFile, removePidFile } from './pid-file.ts';
+import { commandLineOf, isRunning, processGroupOf, signalGroup } from './process-group.ts';
+
+/** A leftover that was stopped, and the signal that took it down. */
+export interface ReapedProcess {
+  instance: string;
+  pid: number;
+  signal: 'SIGTERM' | 'SIGKILL';
+}
+
+const pollMs = 50;
+
+/**
+ * Stops what a previous run left behind (its control plane was killed, so its instances kept
+ * serving): every process in `<stateDir>/pids.json` that still runs and whose command line still
+ * names the entry recorded gets SIGTERM, then SIGKILL after a grace period, with its whole process
+ * group. A pid since reused by an unrelated process does not match and is left alone. The file is
+ * removed afterwards.
+ */
+export async function reapLeftovers(stateDir: string): Promise<ReapedProcess[]> {
+  const leftovers = Object.entries(readPidFile(stateDir)).filter(([, record]) => isLeftover(record));
+  for (const [, record] of leftovers) signal(record.pid, 'SIGTERM');
+  const deadline = Date.now() + SUPERVISOR_DEFAULTS.reapGracePeriodMs;
+  while (Date.now() < deadline && leftovers.some(([, record]) => isRunning(record.pid))) await sleep(pollMs);
+  const reaped: ReapedProcess[] = [];
+  for (const [instance, record] of leftovers) {
+    const stubborn = isRunning(record.pid);
+    if (stubborn) signal(record.pid, 'SIGKILL');
+    reaped.push({ instance, pid: record.pid, signal: stubborn ? 'SIGKILL' : 'SIGTERM' });
+  }
+  // SIGKILL cannot be refused, but a process stuck in an uninterruptible wait dies only when that
+  // wait ends; it is not worth holding up the start of a new run for.
+  const killDeadline = Date.now() + SUPERVISOR_DEFAULTS.reapGracePeriodMs;
+  while (Date.now() < killDeadline && leftovers.some(([, record]) => isRunning(record.pid)))
+    await sleep(pollMs);
+  removePidFile(stateDir);
+  return reaped;
+}
+
+function isLeftover(record: PidRecord): boolean {
+  return isRunning(record.pid) && (commandLineOf(record.pid)?.includes(record.entry) ?? false);
+}
+
+/** The whole group when the process leads one, as every instance does; otherwise the process alone. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  if (processGroupOf(pid) === pid) {
+    signalGroup(pid, name);
+    return;
+  }
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Gone between the check and the signal: nothing left to stop.
+  }
+}
