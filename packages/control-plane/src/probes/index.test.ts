@@ -135,4 +135,35 @@ describe('startProber', () => {
     expect(requests).toBe(seen);
     expect(reports).toBe(reported);
   });
+
+  it('probes at the start-up period until the first pass, then at the full period', async () => {
+    const startedAt = Date.now();
+    const seenAt: number[] = [];
+    const port = await serve((_req, res) => {
+      seenAt.push(Date.now() - startedAt);
+      res.statusCode = Date.now() - startedAt < 250 ? 503 : 200;
+      res.end();
+    });
+    let passedAt = 0;
+    const stop = startProber({
+      host: '127.0.0.1',
+      port,
+      probe: { path: '/readyz', periodMs: 1_000, timeoutMs: 200, failureThreshold: 1, initialDelayMs: 0 },
+      startupPeriodMs: 50,
+      onPass: () => {
+        passedAt ||= Date.now() - startedAt;
+      },
+      onFail: () => {},
+    });
+    try {
+      await expect.poll(() => passedAt, { timeout: 2_000 }).toBeGreaterThan(0);
+      expect(passedAt).toBeLessThan(600);
+      const probesAtPass = seenAt.length;
+      expect(probesAtPass).toBeGreaterThanOrEqual(4);
+      await sleep(500);
+      expect(seenAt.length).toBe(probesAtPass);
+    } finally {
+      stop();
+    }
+  });
 });

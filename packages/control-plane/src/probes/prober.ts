@@ -14,6 +14,11 @@ export interface ProberOptions {
   onPass(): void;
   /** Each failing probe from the failure threshold on, with the run's length and the last failure. */
   onFail(consecutiveFailures: number, detail: string): void;
+  /**
+   * Probe this often until the first pass, then every `periodMs`: a starting process is usually
+   * ready well before one full period, and start-up time is what a user waits for.
+   */
+  startupPeriodMs?: number;
 }
 
 /**
@@ -26,6 +31,7 @@ export function startProber(options: ProberOptions): () => void {
   let stopped = false;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
+  let passed = false;
 
   const tick = async (): Promise<void> => {
     const startedAt = Date.now();
@@ -33,10 +39,14 @@ export function startProber(options: ProberOptions): () => void {
     if (stopped) return;
     const counted = recordProbe(failures, result.ok, probe.failureThreshold);
     failures = counted.consecutiveFailures;
+    if (result.ok) passed = true;
     if (counted.verdict === 'pass') options.onPass();
     if (counted.verdict === 'fail') options.onFail(failures, result.detail);
     if (stopped) return;
-    timer = setTimeout(tick, Math.max(0, probe.periodMs - (Date.now() - startedAt)));
+    const periodMs = passed
+      ? probe.periodMs
+      : Math.min(probe.periodMs, options.startupPeriodMs ?? probe.periodMs);
+    timer = setTimeout(tick, Math.max(0, periodMs - (Date.now() - startedAt)));
   };
 
   timer = setTimeout(tick, probe.initialDelayMs);

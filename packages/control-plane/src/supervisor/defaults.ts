@@ -4,6 +4,8 @@ export const SUPERVISOR_DEFAULTS = {
   host: '127.0.0.1',
   /** Pause between an instance leaving the registry and its SIGTERM, so the data plane stops sending first. */
   deregistrationDelayMs: 250,
+  /** Readiness probe interval until an instance is first ready (capped by the probe's own period). */
+  startupProbePeriodMs: 100,
   restart: {
     /** Wait before the first restart after a failure; it doubles with each consecutive failure. */
     initialDelayMs: 1_000,

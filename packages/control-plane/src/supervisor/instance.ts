@@ -175,6 +175,7 @@ export class ManagedInstance {
         host: SUPERVISOR_DEFAULTS.host,
         port,
         probe: probes.readiness,
+        startupPeriodMs: SUPERVISOR_DEFAULTS.startupProbePeriodMs,
         onPass: () => this.#onReadinessPass(),
         onFail: () => this.#onReadinessFail(),
       }),
