@@ -1,0 +1,115 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeAdmin, sampleStatus, sendJson, startFakeAdmin } from '../testing/fake-admin-server.ts';
+import { runFlotilla } from '../testing/run-flotilla.ts';
+import { renderStatus } from './status.ts';
+
+// The admin API is a fake here: the control plane is another package, tested on its own.
+let admin: FakeAdmin | undefined;
+
+afterEach(async () => {
+  await admin?.close();
+  admin = undefined;
+});
+
+describe('flotilla status', () => {
+  it('prints a table per service with pid, port, state, restarts and uptime', async () => {
+    const status = sampleStatus(130_000);
+    admin = await startFakeAdmin((_, res) => sendJson(res, 200, status));
+    const result = await runFlotilla(['status'], { cwd: admin.dir });
+    expect(result.code).toBe(0);
+    expect(admin.requests).toEqual([{ method: 'GET', url: '/v1/status', body: undefined }]);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(/^shop: up 2m1\ds, control plane pid 4242, table revision 7$/);
+    expect(lines).toContain('orders  v1 100% x2');
+    expect(lines).toContain('  VERSION  INSTANCE     PID   PORT   STATE      RESTARTS  UPTIME');
+    expect(result.stdout).toMatch(/^ {2}v1 {7}orders-v1-1 {2}5001 {2}40001 {2}ready {6}0 {9}2m1\ds$/m);
+    expect(lines).toContain('  v1       orders-v1-2  -     40002  crashloop  3         -');
+    expect(lines).toContain('  orders-v1-2: exited with code 1');
+  });
+
+  it('prints the SystemStatus as the API returns it with --json', async () => {
+    const status = sampleStatus();
+    admin = await startFakeAdmin((_, res) => sendJson(res, 200, status));
+    const result = await runFlotilla(['status', '--json'], { cwd: admin.dir });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(status);
+  });
+
+  it('finds the state dir beside the spec given with --file', async () => {
+    admin = await startFakeAdmin((_, res) => sendJson(res, 200, sampleStatus()));
+    const result = await runFlotilla(['status', '-f', join(admin.dir, 'flotilla.yaml'), '--json']);
+    expect(result.code).toBe(0);
+  });
+
+  it('says the system is not running and exits 1 when there is no state file', async () => {
+    admin = await startFakeAdmin(() => {});
+    rmSync(join(admin.dir, '.flotilla', 'state.json'));
+    const result = await runFlotilla(['status'], { cwd: admin.dir });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'error: not running (no .flotilla/state.json); start it with: flotilla up\n',
+    });
+  });
+
+  it('says the system is not running when the recorded control-plane pid is gone', async () => {
+    admin = await startFakeAdmin(() => {}, { pid: await deadPid() });
+    const result = await runFlotilla(['status'], { cwd: admin.dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: not running \(control plane pid \d+ is gone\)/);
+  });
+
+  it('says the system is not running when nothing listens on the admin URL', async () => {
+    admin = await startFakeAdmin(() => {});
+    const stateFile = join(admin.dir, '.flotilla', 'state.json');
+    const port = await closedPort();
+    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, adminUrl: `http://127.0.0.1:${port}` }));
+    const result = await runFlotilla(['status'], { cwd: admin.dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `error: not running (nothing listens on http://127.0.0.1:${port}); start it with: flotilla up\n`,
+    );
+  });
+
+  it('explains a rejected admin token', async () => {
+    admin = await startFakeAdmin(() => {});
+    writeFileSync(join(admin.dir, '.flotilla', 'admin-token'), 'stale');
+    const result = await runFlotilla(['status'], { cwd: admin.dir });
+    expect(result).toMatchObject({ code: 1, stderr: 'error: missing or wrong admin token\n' });
+  });
+});
+
+describe('renderStatus', () => {
+  it('shows uptimes as people read them and no colour unless asked', () => {
+    const status = sampleStatus(3_725_000);
+    const text = renderStatus(status, Date.parse(status.startedAt) + 3_725_000, false);
+    expect(text).toMatch(/^shop: up 1h02m,/);
+    expect(text).toContain(' ready      0         1h02m');
+    expect(text).not.toContain('\u001b[');
+  });
+
+  it('colours states on a terminal', () => {
+    const status = sampleStatus();
+    expect(renderStatus(status, Date.now(), true)).toContain('\u001b[32mready');
+  });
+});
+
+/** A pid that belonged to a process which has exited. */
+async function deadPid(): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
+
+/** A port that was free a moment ago and has nothing listening on it now. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

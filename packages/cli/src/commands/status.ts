@@ -1,0 +1,94 @@
+import { styleText } from 'node:util';
+import type { InstanceStatus, ServiceStatus, SystemStatus } from '@flotilla/control-plane/types';
+import { AdminClient } from '../admin-client.ts';
+import { type Command, type CommandSpec, parseCommandArgs } from '../command.ts';
+import { EXIT } from '../exit-codes.ts';
+import { formatDuration } from '../format-duration.ts';
+import { FILE_FLAG, stateDirFor } from '../spec-file.ts';
+
+const spec = {
+  name: 'status',
+  summary: 'show every service and instance of the running system',
+  description: [
+    'Asks the running control plane for the state of the system and prints a table per service:',
+    'version, instance id, pid, port, state, restarts and uptime, with the reason of the last exit',
+    'of any instance that is not ready. Exits 1 when the system is not running.',
+  ].join('\n'),
+  flags: {
+    file: FILE_FLAG,
+    json: { type: 'boolean', description: 'print the status as the admin API returns it (SystemStatus)' },
+  },
+  examples: ['flotilla status', 'flotilla status --json | jq ".services[].instances[].state"'],
+} as const satisfies CommandSpec;
+
+/** `flotilla status`: GET /v1/status, as tables or as JSON. */
+export const status: Command = {
+  spec,
+  async run(argv) {
+    const args = parseCommandArgs(spec, argv);
+    if (!args) return EXIT.ok;
+    const system = await AdminClient.connect(stateDirFor(args.values.file)).status();
+    if (args.values.json) console.log(JSON.stringify(system, null, 2));
+    else console.log(renderStatus(system, Date.now(), Boolean(process.stdout.isTTY)));
+    return EXIT.ok;
+  },
+};
+
+const STATE_STYLES: Partial<Record<InstanceStatus['state'], Parameters<typeof styleText>[0]>> = {
+  ready: 'green',
+  starting: 'yellow',
+  unready: 'yellow',
+  stopping: 'yellow',
+  crashloop: 'red',
+  failed: 'red',
+};
+
+/** The status as people read it; `now` makes uptimes testable, `color` is for terminals only. */
+export function renderStatus(system: SystemStatus, now: number, color: boolean): string {
+  const since = (iso: string | null) => (iso ? formatDuration(now - Date.parse(iso)) : '-');
+  const lines = [
+    `${system.system}: up ${since(system.startedAt)}, control plane pid ${system.controlPlane.pid}, table revision ${system.revision}`,
+    `  gateway  ${system.gateway.url}`,
+    `  admin    ${system.controlPlane.url}`,
+  ];
+  for (const service of system.services) {
+    lines.push('', serviceHeading(service));
+    const rows = service.instances.map((i) => [
+      i.version,
+      i.id,
+      i.pid === null ? '-' : String(i.pid),
+      String(i.port),
+      i.state,
+      String(i.restarts),
+      i.pid === null ? '-' : since(i.startedAt),
+    ]);
+    if (rows.length === 0) {
+      lines.push('  no instances');
+      continue;
+    }
+    const table = [['VERSION', 'INSTANCE', 'PID', 'PORT', 'STATE', 'RESTARTS', 'UPTIME'], ...rows];
+    const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+    table.forEach((row, r) => {
+      const cells = row.map((cell, col) => {
+        const padded = col === row.length - 1 ? cell : cell.padEnd(widths[col]!);
+        const style = r > 0 && col === 4 ? STATE_STYLES[cell as InstanceStatus['state']] : undefined;
+        return color && style ? styleText(style, padded, { validateStream: false }) : padded;
+      });
+      lines.push(`  ${cells.join('  ')}`);
+    });
+    for (const instance of service.instances) {
+      if (instance.state !== 'ready' && instance.lastExit) {
+        lines.push(`  ${instance.id}: ${instance.lastExit.reason}`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
+/** `orders  v1 90% x2, v2 10% x1`; the gateway has no traffic split, only replicas. */
+function serviceHeading(service: ServiceStatus): string {
+  if (service.kind === 'gateway') {
+    return `${service.name}  x${service.versions.reduce((n, v) => n + v.replicas, 0)}`;
+  }
+  return `${service.name}  ${service.versions.map((v) => `${v.name} ${v.weight}% x${v.replicas}`).join(', ')}`;
+}

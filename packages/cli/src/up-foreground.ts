@@ -1,0 +1,84 @@
+import { type Logger, pino } from 'pino';
+import type { UpOptions } from './commands/up.ts';
+import { DEFAULTS } from './defaults.ts';
+import { EXIT } from './exit-codes.ts';
+import { prettyLogLine } from './pretty-log.ts';
+import { failedInstances, printReady } from './ready-summary.ts';
+import { type DetachMessage, toDetachedParent } from './up-detached.ts';
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Runs the control plane in this process until Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or an
+ * admin API shutdown. The first signal stops gracefully; a second one exits at once, for when a
+ * graceful stop hangs.
+ */
+export async function runForeground(options: UpOptions): Promise<number> {
+  const started = performance.now();
+  const stopRequested = Promise.withResolvers<'signal'>();
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals > 1) {
+      console.log('forced stop');
+      process.exit(EXIT.failure);
+    }
+    console.log('stopping...');
+    stopRequested.resolve('signal');
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  try {
+    // Loaded here, not at the top: it brings PostgreSQL and the gateway, which no other command needs.
+    const { startControlPlane } = await import('@flotilla/control-plane');
+    const controlPlane = await startControlPlane({
+      spec: options.system,
+      adminPort: options.adminPort,
+      gatewayPort: options.gatewayPort,
+      log: controlPlaneLogger(),
+      onProgress: (message) => {
+        console.log(`  ${message}`);
+        toDetachedParent({ type: 'flotilla:progress', message } satisfies DetachMessage);
+      },
+    });
+    if (signals === 0) {
+      printReady({
+        elapsedMs: performance.now() - started,
+        gatewayUrl: controlPlane.gatewayUrl,
+        adminUrl: controlPlane.adminUrl,
+        failed: failedInstances(controlPlane.status(), controlPlane.failed),
+        fileHint: options.fileHint,
+      });
+      console.log('press Ctrl-C to stop');
+    }
+    const why = await Promise.race([
+      stopRequested.promise,
+      controlPlane.closed.then(() => 'closed' as const),
+    ]);
+    if (why === 'signal') await controlPlane.stop();
+    console.log('stopped');
+    return EXIT.ok;
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+/**
+ * The control plane's own logger. On a terminal its lines are prettified like `flotilla logs` and
+ * only warnings show by default, since the progress lines already tell the story; elsewhere (the
+ * detached log file, a pipe) they stay pino JSON for tools to read.
+ */
+function controlPlaneLogger(): Logger {
+  const terminal = Boolean(process.stderr.isTTY);
+  const level =
+    process.env.FLOTILLA_LOG_LEVEL ?? (terminal ? DEFAULTS.terminalLogLevel : DEFAULTS.fileLogLevel);
+  if (!terminal) return pino({ level }, pino.destination({ fd: 2, sync: true }));
+  return pino(
+    { level },
+    {
+      write: (line: string) => {
+        const entry = { instance: 'control-plane', at: new Date().toISOString(), line: line.trimEnd() };
+        process.stderr.write(`${prettyLogLine(entry, { color: true })}\n`);
+      },
+    },
+  );
+}
