@@ -9,6 +9,15 @@ export const PLUGIN_DEFAULTS = {
     jwksRefetchMinIntervalS: 30,
     /** After a failed fetch, the next attempt waits this long (the JWKS service may still be starting). */
     jwksRetryAfterFailureS: 1,
+    /**
+     * A verified token is remembered this long at most (and never past its exp), so a signature is
+     * checked once per token rather than once per request; a key dropped from the JWKS stops
+     * being honoured within this time.
+     */
+    verifiedCacheMaxAgeS: 60,
+    verifiedCacheMaxEntries: 10_000,
+    /** Longer tokens are verified every time, which bounds the cache's memory. */
+    verifiedCacheMaxTokenLength: 4_096,
   },
   rateLimit: {
     keyPrefix: 'flotilla',

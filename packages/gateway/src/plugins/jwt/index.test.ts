@@ -265,3 +265,37 @@ describe('jwt config', () => {
     );
   });
 });
+
+describe('jwt remembers verified tokens', () => {
+  it('answers a repeated token with the same subject and roles', async () => {
+    const own = createTestDeps();
+    const plugin = jwt(config(), own);
+    const token = await mint({ roles: ['admin'] });
+    for (let i = 0; i < 3; i++) {
+      const { ctx, error } = await authorize(plugin, `Bearer ${token}`, own);
+      expect(error).toBeUndefined();
+      expect([ctx.subject, ctx.roles]).toEqual(['user-1', ['admin']]);
+    }
+  });
+
+  it('still refuses a remembered token once it has expired beyond the clock skew', async () => {
+    const own = createTestDeps();
+    const plugin = jwt(config(), own);
+    const token = await mint({ exp: nowS + 10 });
+    expect((await authorize(plugin, `Bearer ${token}`, own)).error).toBeUndefined();
+    own.advance(39_000);
+    expect((await authorize(plugin, `Bearer ${token}`, own)).error).toBeUndefined();
+    own.advance(2_000);
+    expect((await authorize(plugin, `Bearer ${token}`, own)).error).toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+
+  it('still refuses a token that differs by one byte from a remembered one', async () => {
+    const own = createTestDeps();
+    const plugin = jwt(config(), own);
+    const token = await mint();
+    expect((await authorize(plugin, `Bearer ${token}`, own)).error).toBeUndefined();
+    const last = token.at(-1) === 'A' ? 'B' : 'A';
+    const { error } = await authorize(plugin, `Bearer ${token.slice(0, -1)}${last}`, own);
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+});

@@ -2,8 +2,10 @@ import { DEFAULTS, type JwtConfig } from '@flotilla/spec';
 import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify } from 'jose';
 import { GatewayError } from '../../errors.ts';
 import type { PluginDeps, PluginFactory } from '../../plugin.ts';
+import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import { PluginConfigError } from '../plugin-config-error.ts';
 import { type KeySource, remoteKeys, staticKeys } from './key-source.ts';
+import { VerifiedCache } from './verified-cache.ts';
 
 const BEARER_SCHEME = /^bearer(?: |$)/i;
 /** Printable ASCII words: the subject travels upstream as a header, so it must be a valid header value. */
@@ -38,6 +40,10 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
     requiredClaims: ['exp', 'sub'],
   } satisfies JWTVerifyOptions;
 
+  const { verifiedCacheMaxAgeS, verifiedCacheMaxEntries, verifiedCacheMaxTokenLength } = PLUGIN_DEFAULTS.jwt;
+  const verified = new VerifiedCache(verifiedCacheMaxEntries, verifiedCacheMaxTokenLength);
+  const skewMs = config.clockSkewS * 1000;
+
   const reject = (requestId: string, reason: string, headers: Record<string, string>): never => {
     deps.log.info({ plugin: 'jwt', request_id: requestId, reason }, 'bearer token rejected');
     throw new GatewayError('UNAUTHORIZED', { headers });
@@ -49,9 +55,16 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
       const { authorization = '' } = ctx.req.headers;
       const token = BEARER_SCHEME.test(authorization) ? authorization.slice(6).trim() : '';
       if (token === '') return reject(ctx.requestId, 'no bearer token', MISSING);
+      const nowMs = deps.now();
+      const known = verified.get(token, nowMs);
+      if (known !== undefined) {
+        ctx.subject = known.subject;
+        ctx.roles = known.roles;
+        return;
+      }
       let payload: JWTPayload;
       try {
-        payload = await verify(token, keys, { ...verifyOptions, currentDate: new Date(deps.now()) });
+        payload = await verify(token, keys, { ...verifyOptions, currentDate: new Date(nowMs) });
       } catch (error) {
         const { code, message } = error as { code?: string; message: string };
         return reject(ctx.requestId, `${code ?? 'ERR_JWT'}: ${message}`, INVALID);
@@ -61,6 +74,12 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
       }
       ctx.subject = payload.sub;
       ctx.roles = rolesOf(payload[config.rolesClaim]);
+      verified.set(token, {
+        subject: payload.sub!,
+        roles: ctx.roles,
+        validFromMs: (payload.nbf ?? 0) * 1000 - skewMs,
+        validUntilMs: Math.min(payload.exp! * 1000 + skewMs, nowMs + verifiedCacheMaxAgeS * 1000),
+      });
     },
   };
 };
