@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
-import { chmod, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { pickFreePort, readOrCreateSecret } from '../state/index.ts';
 import { PostgresError } from './errors.ts';
 import { loadEmbeddedPostgres } from './load-embedded-postgres.ts';
-import { postmasterPid, stopLeftoverPostmaster, waitForExit } from './postmaster.ts';
+import { postgresBinary } from './postgres-binary.ts';
+import { postgresUser } from './postgres-user.ts';
+import { stopLeftoverPostmaster, stopPostmaster } from './postmaster.ts';
+import { startPostmaster } from './start-postmaster.ts';
 
 /** Where and how to run the embedded PostgreSQL. */
 export interface EmbeddedPostgresOptions {
@@ -15,7 +17,10 @@ export interface EmbeddedPostgresOptions {
   /** The superuser's password (generated on the first run, needed on every later one). */
   passwordFile: string;
   startTimeoutMs: number;
-  /** How long a fast shutdown may take before an immediate one (WAL replay on the next start). */
+  /**
+   * How long a fast shutdown may take before an immediate one (WAL replay on the next start), and
+   * that one before a kill.
+   */
   stopTimeoutMs: number;
   log: Logger;
 }
@@ -28,7 +33,7 @@ export interface RunningPostgres {
   serverUrl: string;
   /** Whether this start created the data directory. */
   initialised: boolean;
-  /** Fast shutdown: open transactions roll back, everything committed is on disk. */
+  /** Fast shutdown: open transactions roll back, everything committed is on disk; resolves once done. */
   stop(): Promise<void>;
 }
 
@@ -40,7 +45,8 @@ const OUTPUT_LINES = 20;
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`,
  * initialising the directory only the first time, so a later run finds its data again. It listens
- * on 127.0.0.1 only (no Unix socket) and requires the superuser's password.
+ * on 127.0.0.1 only (no Unix socket), requires the superuser's password, and runs in a process
+ * group of its own, so that only stop() (or this process's exit) ends it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const { dataDir, log } = options;
@@ -59,10 +65,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     log.warn({ pid: leftover }, 'stopped a PostgreSQL left running by an earlier run');
   const port = options.port || (await pickFreePort(HOST));
   const root = process.getuid?.() === 0;
-  // As root, embedded-postgres runs the server as the `postgres` user, which must be able to pass
-  // through `.flotilla/` to reach its own directory. Traverse-only (0711) lets it do that without
-  // listing anything; every secret file in there is 0600 regardless.
-  if (root) await chmod(dirname(dataDir), ((await stat(dirname(dataDir))).mode & 0o777) | 0o011);
 
   const output: string[] = [];
   const record = (message: unknown) => {
@@ -74,35 +76,38 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       log.debug({ postgres: line.trim() }, 'postgres output');
     }
   };
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: SUPERUSER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: root,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
-    onLog: record,
-    onError: record,
-  });
 
-  let timer: NodeJS.Timeout | undefined;
+  let pid: number;
   try {
-    if (fresh) await server.initialise();
-    await Promise.race([
-      server.start(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`not ready after ${options.startTimeoutMs} ms`)),
-          options.startTimeoutMs,
-        );
-      }),
-    ]);
+    // embedded-postgres supplies the binaries and initdb (creating the postgres user when root
+    // needs one), but not the server process: its start() would keep the server in this process's
+    // group, where a Ctrl-C reaches it (see startPostmaster).
+    if (fresh) {
+      const EmbeddedPostgres = await loadEmbeddedPostgres();
+      await new EmbeddedPostgres({
+        databaseDir: dataDir,
+        user: SUPERUSER,
+        password,
+        authMethod: 'scram-sha-256',
+        createPostgresUser: root,
+        initdbFlags: ['--encoding=UTF8'],
+        onLog: record,
+        onError: record,
+      }).initialise();
+    }
+    pid = await startPostmaster({
+      binary: await postgresBinary(),
+      dataDir,
+      port,
+      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      user: root ? await postgresUser() : undefined,
+      startTimeoutMs: options.startTimeoutMs,
+      stopTimeoutMs: options.stopTimeoutMs,
+      onOutput: record,
+      log,
+    });
   } catch (cause) {
-    await server.stop().catch(() => {});
+    if (cause instanceof PostgresError) throw cause;
     const reason = cause instanceof Error ? cause.message : 'the server exited';
     const hint = root ? `; as root it runs as the postgres user, who must be able to reach ${dataDir}` : '';
     throw new PostgresError(
@@ -110,21 +115,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       `PostgreSQL did not start on ${HOST}:${port} (${reason.split('\n')[0]})${hint}. Its last output:\n  ${output.join('\n  ')}\nFix the cause above, or set infrastructure.postgres.url in the spec to use a server you run`,
       { cause },
     );
-  } finally {
-    clearTimeout(timer);
   }
 
-  const pid = await postmasterPid(dataDir);
-  // Should this process end without stop() (an uncaught error), PostgreSQL still gets its fast
-  // shutdown instead of lingering; 'exit' handlers must be synchronous, and a signal is.
-  const signal = (name: NodeJS.Signals) => {
+  // Should this process end without stop() (an uncaught error, a second Ctrl-C), PostgreSQL still
+  // gets its fast shutdown instead of lingering; 'exit' handlers must be synchronous, and a signal is.
+  const onExit = () => {
     try {
-      if (pid !== undefined) process.kill(pid, name);
+      process.kill(pid, 'SIGINT');
     } catch {
       // Already gone: nothing left to stop.
     }
   };
-  const onExit = () => signal('SIGINT');
   process.on('exit', onExit);
   const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@${HOST}:${port}/postgres`;
   return {
@@ -134,17 +135,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     initialised: fresh,
     async stop() {
       process.off('exit', onExit);
-      if (pid === undefined) {
-        await server.stop();
-        return;
-      }
-      // Not server.stop() alone: it waits for an 'exit' event that never comes if the server
-      // already died. Its SIGINT is the fast shutdown; SIGQUIT is the immediate one.
-      server.stop().catch(() => {});
-      if (await waitForExit(pid, options.stopTimeoutMs)) return;
-      log.warn({ pid }, 'PostgreSQL did not finish a fast shutdown in time; stopping it immediately');
-      signal('SIGQUIT');
-      await waitForExit(pid, options.stopTimeoutMs);
+      await stopPostmaster(pid, options.stopTimeoutMs, log);
     },
   };
 }

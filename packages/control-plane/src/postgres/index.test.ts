@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSpec, type SystemSpec } from '@flotilla/spec';
@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStateDir } from '../state/index.ts';
 import { databaseName, PostgresError, type PostgresHandle, startPostgres } from './index.ts';
+import { postgresUser } from './postgres-user.ts';
 
 const MACHINE = 'postgres://postgres@127.0.0.1:5432/postgres';
 const log = pino({ level: 'silent' });
@@ -206,4 +207,40 @@ describe('embedded PostgreSQL', () => {
     const rows = await query(running.databaseUrls.orders!, 'SELECT item FROM orders WHERE id = 1');
     expect(rows.rows).toEqual([{ item: 'teapot' }]);
   }, 120_000);
+
+  it.runIf(process.getuid?.() === 0)(
+    'keeps the data of a project the postgres user cannot reach in /var/lib/flotilla, and finds it there on the next run',
+    async () => {
+      // mkdtemp makes a 0700 directory, like /root: closed to the postgres user the server runs as.
+      dir = await mkdtemp(join(tmpdir(), 'flotilla-pg-closed-'));
+      const spec = await specIn(dir, 'closed-shop');
+      const hash = createHash('sha256').update(spec.stateDir).digest('hex').slice(0, 12);
+      const outside = `/var/lib/flotilla/closed-shop-${hash}`;
+      const progress: string[] = [];
+      try {
+        running = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
+        expect(progress[0]).toBe(`postgres: data in ${outside} (the postgres user cannot reach ${dir})`);
+        expect(progress[1]).toContain('created .flotilla/postgres');
+        expect(await readlink(join(spec.stateDir, 'postgres'))).toBe(outside);
+        const owner = await stat(outside);
+        expect(owner.mode & 0o777).toBe(0o700);
+        expect(owner.uid).toBe((await postgresUser()).uid);
+        await query(running.databaseUrls.orders!, 'CREATE TABLE kept (note text)');
+        await query(running.databaseUrls.orders!, "INSERT INTO kept VALUES ('outside')");
+        await running.stop();
+        running = undefined;
+
+        const again: string[] = [];
+        running = await startPostgres(spec, { ...timeouts, log, progress: (m) => again.push(m) });
+        expect(again[0]).toMatch(/^postgres: started on 127\.0\.0\.1:\d+ \(\d+\.\d s\)$/);
+        const rows = await query(running.databaseUrls.orders!, 'SELECT note FROM kept');
+        expect(rows.rows).toEqual([{ note: 'outside' }]);
+        await running.stop();
+        running = undefined;
+      } finally {
+        await rm(outside, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 });

@@ -1,9 +1,21 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { isProcessAlive } from '../state/index.ts';
 
 const POLL_MS = 50;
+
+/**
+ * How a postmaster is stopped, gentlest first: a fast shutdown (open transactions roll back,
+ * everything committed is on disk), an immediate one (WAL replay on the next start), then a kill,
+ * after which the server process's children notice their parent is gone and exit too.
+ */
+const SHUTDOWNS = [
+  { signal: 'SIGINT', name: 'a fast shutdown' },
+  { signal: 'SIGQUIT', name: 'an immediate shutdown' },
+  { signal: 'SIGKILL', name: 'SIGKILL' },
+] as const;
 
 /** The pid in a data directory's `postmaster.pid`, or undefined when no server has it locked. */
 export async function postmasterPid(dataDir: string): Promise<number | undefined> {
@@ -23,6 +35,25 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     await sleep(POLL_MS);
   }
   return true;
+}
+
+/**
+ * Stops the postmaster `pid` and resolves once it has exited, giving each way of stopping it
+ * `timeoutMs` before the next, harder one. A server already gone is not an error.
+ */
+export async function stopPostmaster(pid: number, timeoutMs: number, log: Logger): Promise<void> {
+  for (const [i, { signal, name }] of SHUTDOWNS.entries()) {
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return;
+      throw error;
+    }
+    if (await waitForExit(pid, timeoutMs)) return;
+    const next = SHUTDOWNS[i + 1];
+    if (next) log.warn({ pid }, `PostgreSQL did not finish ${name} in ${timeoutMs} ms; trying ${next.name}`);
+  }
+  throw new Error(`PostgreSQL (pid ${pid}) was still running ${timeoutMs} ms after SIGKILL`);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { SystemSpec } from '@flotilla/spec';
 import type { Logger } from 'pino';
 import { statePaths } from '../state/index.ts';
 import type { SystemStatus } from '../types.ts';
+import { placeDataDir } from './data-dir.ts';
 import { startEmbeddedPostgres } from './embedded.ts';
 import { provisionDatabases } from './provision.ts';
 import { serverAddress } from './server-url.ts';
@@ -26,7 +27,8 @@ export interface PostgresHandle {
 /**
  * Gets every service with `database: true` its own database: on the server at
  * `infrastructure.postgres.url` when one is set, otherwise on an embedded PostgreSQL with its data
- * in `.flotilla/postgres`. Nothing starts when no service wants a database.
+ * in `.flotilla/postgres` (or where that links to, see placeDataDir). Nothing starts when no
+ * service wants a database.
  */
 export async function startPostgres(
   spec: SystemSpec,
@@ -64,8 +66,11 @@ export async function startPostgres(
   }
 
   const started = performance.now();
+  const { dataDir, unreachable } = await placeDataDir(spec.stateDir, spec.name);
+  if (unreachable !== undefined)
+    options.progress(`postgres: data in ${dataDir} (the postgres user cannot reach ${unreachable})`);
   const server = await startEmbeddedPostgres({
-    dataDir: paths.postgresData,
+    dataDir,
     port: spec.infrastructure.postgres.port,
     // A name that neither a user's secret (letters, digits, _) nor a service's `postgres-<service>` can take.
     passwordFile: join(paths.secrets, 'postgres.superuser'),
