@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pickFreePort } from '../state/free-port.ts';
 import type { InstanceStatus } from '../types.ts';
 import { fixture, get, type Harness, harness, testWorkload } from './fixtures/harness.ts';
-import { freePort } from './free-port.ts';
 import { writePidFile } from './pid-file.ts';
 import { isRunning, signalGroup } from './process-group.ts';
 import { reapLeftovers } from './reap-leftovers.ts';
@@ -19,7 +19,7 @@ async function leftover(
   name: 'service' | 'stubborn',
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const port = await freePort();
+  const port = await pickFreePort('127.0.0.1');
   const child = spawn(process.execPath, [fixture(name)], {
     env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env },
     detached: true,

@@ -1,10 +1,10 @@
 import { closest } from '@flotilla/spec';
 import type { Logger } from 'pino';
 import type { LogStore } from '../logs/index.ts';
+import { pickFreePort } from '../state/free-port.ts';
 import type { InstanceStatus, Workload } from '../types.ts';
 import { SUPERVISOR_DEFAULTS } from './defaults.ts';
 import { SupervisorError } from './errors.ts';
-import { freePort } from './free-port.ts';
 import { ManagedInstance } from './instance.ts';
 import type { Clock, InstanceContext } from './instance-context.ts';
 import { type PidRecord, type PidRecords, writePidFile } from './pid-file.ts';
@@ -68,7 +68,7 @@ export class Supervisor {
     this.#log = options.log;
     this.#stateDir = options.stateDir;
     this.#deregistrationDelayMs = options.deregistrationDelayMs ?? SUPERVISOR_DEFAULTS.deregistrationDelayMs;
-    const allocatePort = options.allocatePort ?? freePort;
+    const allocatePort = options.allocatePort ?? (() => pickFreePort(SUPERVISOR_DEFAULTS.host));
     this.#context = {
       logs: options.logs,
       log: options.log,
