@@ -1,4 +1,4 @@
-import type { Counter, Histogram, LabelValues, Registry } from '@flotilla/runtime';
+import type { Counter, CounterSeries, Histogram, HistogramSeries, Registry } from '@flotilla/runtime';
 import type { AccessRecord } from './access-log.ts';
 import { GATEWAY_DEFAULTS } from './defaults.ts';
 
@@ -34,8 +34,8 @@ export class GatewayMetrics {
   readonly #requests: Counter<IstioLabel>;
   readonly #duration: Histogram<IstioLabel>;
   readonly #sourceVersion: string;
-  /** Label sets by destination, code and flag: a request reuses its set instead of building one. */
-  readonly #labels = new Map<string, LabelValues<IstioLabel>>();
+  /** Series by destination, code and flag: a request finds its two series with one lookup. */
+  readonly #series = new Map<string, { requests: CounterSeries; duration: HistogramSeries }>();
 
   constructor(registry: Registry, sourceVersion: string) {
     this.#sourceVersion = sourceVersion;
@@ -54,18 +54,18 @@ export class GatewayMetrics {
 
   /** Counts a finished request. */
   record(record: AccessRecord): void {
-    const labels = this.#labelsOf(record);
-    this.#requests.inc(labels);
-    this.#duration.observe(labels, record.duration_ms);
+    const series = this.#seriesOf(record);
+    series.requests.inc();
+    series.duration.observe(record.duration_ms);
   }
 
-  #labelsOf(record: AccessRecord): LabelValues<IstioLabel> {
+  #seriesOf(record: AccessRecord): { requests: CounterSeries; duration: HistogramSeries } {
     const service = record.upstream_service ?? UNKNOWN;
     const version = record.upstream_version ?? UNKNOWN;
     const key = `${service}\u0000${version}\u0000${record.status}\u0000${record.response_flags}`;
-    let labels = this.#labels.get(key);
-    if (labels === undefined) {
-      labels = Object.freeze({
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      const labels = {
         reporter: 'source',
         source_workload: GATEWAY_DEFAULTS.workload,
         source_version: this.#sourceVersion,
@@ -75,9 +75,10 @@ export class GatewayMetrics {
         response_code: String(record.status),
         response_flags: record.response_flags,
         connection_security_policy: 'none',
-      });
-      this.#labels.set(key, labels);
+      };
+      series = { requests: this.#requests.labels(labels), duration: this.#duration.labels(labels) };
+      this.#series.set(key, series);
     }
-    return labels;
+    return series;
   }
 }

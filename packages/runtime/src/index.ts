@@ -21,10 +21,12 @@ export {
 export { createLogger } from './logger.ts';
 export {
   Counter,
+  type CounterSeries,
   collectProcessMetrics,
   Gauge,
   Histogram,
   type HistogramOptions,
+  type HistogramSeries,
   type LabelValues,
   METRICS_CONTENT_TYPE,
   type MetricOptions,

@@ -1,6 +1,6 @@
 import { RuntimeError } from '../errors.ts';
 import { formatValue, sampleLine } from './format.ts';
-import { Metric, type MetricOptions, splitArgs, type UpdateArgs } from './metric.ts';
+import { type LabelValues, Metric, type MetricOptions, splitArgs, type UpdateArgs } from './metric.ts';
 
 /** Options of a histogram: upper bounds of its buckets, strictly increasing (`+Inf` is implied). */
 export interface HistogramOptions<L extends string> extends MetricOptions<L> {
@@ -12,6 +12,12 @@ interface HistogramState {
   counts: Float64Array;
   sum: number;
   count: number;
+}
+
+/** One series of a histogram. */
+export interface HistogramSeries {
+  /** Counts one observation of `value`. */
+  observe(value: number): void;
 }
 
 /** Observations counted into buckets (request durations, sizes). */
@@ -43,7 +49,16 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramStat
   /** Counts one observation of `value` in the series with these label values. */
   observe(...args: UpdateArgs<L, [value: number]>): void {
     const [labels, value] = splitArgs<L>(args, 0);
+    this.#count(this.state(labels), value);
+  }
+
+  /** The series with these label values, found once (prom-client's `labels`): a hot path keeps it. */
+  labels(labels: LabelValues<L>): HistogramSeries {
     const state = this.state(labels);
+    return { observe: (value) => this.#count(state, value) };
+  }
+
+  #count(state: HistogramState, value: number): void {
     const { buckets } = this;
     let i = 0;
     while (i < buckets.length && value > buckets[i]!) i++;

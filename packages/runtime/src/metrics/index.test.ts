@@ -114,6 +114,27 @@ describe('Registry', () => {
     expect(samples.find((s) => s.name === 'latency_seconds_count')?.value).toBe(4);
   });
 
+  it('updates through a series found once with labels() the same series as updates that pass the labels', () => {
+    const registry = new Registry();
+    const c = registry.counter({ name: 'hits_total', help: 'Hits.', labelNames: ['route'] });
+    const h = registry.histogram({ name: 'took_ms', help: 'Took.', labelNames: ['route'], buckets: [1] });
+    const hits = c.labels({ route: '/a' });
+    const took = h.labels({ route: '/a' });
+    hits.inc();
+    hits.inc(2);
+    c.inc({ route: '/a' });
+    took.observe(0.5);
+    h.observe({ route: '/a' }, 3);
+
+    const { samples } = parseExposition(registry.expose());
+    expect(samples.filter((s) => s.name === 'hits_total')).toEqual([
+      { name: 'hits_total', labels: { route: '/a' }, value: 4 },
+    ]);
+    expect(samples.find((s) => s.name === 'took_ms_bucket' && s.labels.le === '1')?.value).toBe(1);
+    expect(samples.find((s) => s.name === 'took_ms_count')?.value).toBe(2);
+    expect(() => hits.inc(-1)).toThrow(/cannot go down/);
+  });
+
   it('refuses bad names, a repeated metric, a histogram label "le", unordered buckets and a counter going down', () => {
     const registry = new Registry();
     const c = registry.counter({ name: 'ok_total', help: 'x' });

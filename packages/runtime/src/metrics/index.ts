@@ -1,7 +1,7 @@
-export { Counter } from './counter.ts';
+export { Counter, type CounterSeries } from './counter.ts';
 export { METRICS_CONTENT_TYPE } from './format.ts';
 export { Gauge } from './gauge.ts';
-export { Histogram, type HistogramOptions } from './histogram.ts';
+export { Histogram, type HistogramOptions, type HistogramSeries } from './histogram.ts';
 export type { LabelValues, MetricOptions } from './metric.ts';
 export { collectProcessMetrics } from './process-metrics.ts';
 export { Registry } from './registry.ts';
