@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -177,16 +178,26 @@ describe('gateway process', () => {
     void stopping.then(() => {
       done = true;
     });
+    const refused: string[] = [];
     // A new connection each time: which replica gets it is the kernel's choice among the listeners.
     const status = async (path: string) => {
-      const res = await request(`${gateway}${path}`, { reset: true });
-      await res.body.dump();
-      return res.statusCode;
+      try {
+        const res = await request(`${gateway}${path}`, { reset: true });
+        await res.body.dump();
+        statuses.push(res.statusCode);
+      } catch (error) {
+        refused.push((error as { code?: string }).code ?? String(error));
+      }
     };
-    while (!done) statuses.push(await status('/during'));
-    for (let i = 0; i < 5; i++) statuses.push(await status('/after'));
+    while (!done) await status('/during');
+    for (let i = 0; i < 5; i++) await status('/after');
     expect((await stopping)[0]).toBe(0);
     expect(new Set(statuses)).toEqual(new Set([200]));
+    // Linux resets the connections still queued on a SO_REUSEPORT listener when it closes, unless
+    // net.ipv4.tcp_migrate_req=1 hands them to another listener of the group (docs/gateway.md).
+    // Only a connection caught in that instant may fail; every answered request succeeds.
+    const migrates = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+    expect(refused.length).toBeLessThanOrEqual(migrates ? 0 : 1);
     expect(accessLines(second!.output()).length).toBeGreaterThanOrEqual(5);
   }, 30_000);
 });
