@@ -67,4 +67,16 @@ describe('the system across control-plane restarts', () => {
     await interrupt(third);
     expect(processesOf(name, dir)).toEqual([]);
   }, 60_000);
+
+  it('stops every instance on Ctrl-C even when nothing reads its output any more (a closed pipe)', async () => {
+    const sys = await startSystem(helloSpec(name), dir);
+    started.push(sys);
+    const pids = (await sys.status()).services.flatMap((s) => s.instances.map((i) => i.pid!));
+    sys.cli.stdout!.destroy();
+    sys.cli.stderr!.destroy();
+    sys.cli.kill('SIGINT');
+    await waitFor('flotilla up to exit', () => sys.cli.exitCode !== null, 20_000);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(processesOf(name, dir)).toEqual([]);
+  }, 60_000);
 });
