@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { SystemSpec } from '@flotilla/spec';
 import { type Logger, pino } from 'pino';
 import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
+import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
 import { LogStore } from './logs/index.ts';
 import { type PostgresHandle, startPostgres } from './postgres/index.ts';
 import { buildSystemStatus, buildWorkloads, Registry } from './registry/index.ts';
@@ -18,23 +19,6 @@ import {
 import { reapLeftovers, Supervisor, SupervisorError } from './supervisor/index.ts';
 import type { ServiceStatus, SystemStatus, Workload } from './types.ts';
 import { WatchStream } from './watch/index.ts';
-
-/** Defaults of the control plane's own parts. Units are in the names. */
-const CONTROL_PLANE_DEFAULTS = {
-  /** `: ping` on the watch stream, well inside common idle timeouts of proxies and clients. */
-  watchHeartbeatMs: 15_000,
-  api: {
-    bodyBytes: 16 * 1024,
-    /** A guard against a typo starting a thousand processes on a laptop. */
-    maxReplicas: 64,
-    defaultTail: 200,
-    maxTail: 10_000,
-    followBufferBytes: 1024 * 1024,
-  },
-  /** Time in-flight admin requests get once everything else has stopped. */
-  apiCloseGraceMs: 2_000,
-  postgres: { startTimeoutMs: 60_000, stopTimeoutMs: 30_000, connectTimeoutMs: 10_000 },
-} as const;
 
 /** How to start a control plane. */
 export interface ControlPlaneOptions {

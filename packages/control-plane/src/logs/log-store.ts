@@ -1,8 +1,8 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { LOG_DEFAULTS } from '../defaults.ts';
 import type { LogLine } from '../types.ts';
-import { LOG_DEFAULTS } from './defaults.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { RingBuffer } from './ring-buffer.ts';
 

@@ -1,6 +1,6 @@
 import { ENV } from '@flotilla/spec';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import type { Workload } from '../types.ts';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
 
 /** Who a process is and where it listens. */
 export interface ChildIdentity {

@@ -1,4 +1,4 @@
-export { SUPERVISOR_DEFAULTS } from './defaults.ts';
+export { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 export { SupervisorError, type SupervisorErrorCode } from './errors.ts';
 export type { Clock } from './instance-context.ts';
 export { type ReapedProcess, reapLeftovers } from './reap-leftovers.ts';

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import { startProber } from '../probes/index.ts';
 import type { InstanceState, InstanceStatus, Workload } from '../types.ts';
 import { childEnv } from './child-env.ts';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
 import {
   describeExit,
   livenessFailedReason,

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 
 /** A running process as recorded for the next run: its pid and the entry file its command line names. */
 export interface PidRecord {

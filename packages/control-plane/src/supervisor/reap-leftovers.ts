@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import { type PidRecord, readPidFile, removePidFile } from './pid-file.ts';
 import { commandLineOf, isRunning, processGroupOf, signalGroup } from './process-group.ts';
 

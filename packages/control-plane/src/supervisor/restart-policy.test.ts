@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import { restartDelayMs, standingFailures } from './restart-policy.ts';
 
 const policy = SUPERVISOR_DEFAULTS.restart;

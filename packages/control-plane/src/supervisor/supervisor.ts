@@ -1,9 +1,9 @@
 import { closest } from '@flotilla/spec';
 import type { Logger } from 'pino';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import type { LogStore } from '../logs/index.ts';
 import { pickFreePort } from '../state/free-port.ts';
 import type { InstanceStatus, Workload } from '../types.ts';
-import { SUPERVISOR_DEFAULTS } from './defaults.ts';
 import { SupervisorError } from './errors.ts';
 import { ManagedInstance } from './instance.ts';
 import type { Clock, InstanceContext } from './instance-context.ts';

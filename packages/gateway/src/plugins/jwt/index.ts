@@ -1,8 +1,8 @@
 import { DEFAULTS, type JwtConfig } from '@flotilla/spec';
 import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify } from 'jose';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import { GatewayError } from '../../errors.ts';
 import type { PluginDeps, PluginFactory } from '../../plugin.ts';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import { PluginConfigError } from '../plugin-config-error.ts';
 import { type KeySource, remoteKeys, staticKeys } from './key-source.ts';
 import { VerifiedCache } from './verified-cache.ts';

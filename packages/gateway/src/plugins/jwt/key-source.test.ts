@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { JwtConfig } from '@flotilla/spec';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import type { Plugin } from '../../plugin.ts';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import { createTestContext, createTestDeps, runRequest, type TestDeps, unusedPort } from '../test-context.ts';
 import { jwt } from './index.ts';
 

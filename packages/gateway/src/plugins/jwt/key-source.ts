@@ -7,8 +7,8 @@ import {
   type JWSHeaderParameters,
   type LocalJWKSet,
 } from 'jose';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import type { PluginDeps } from '../../plugin.ts';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import { PluginConfigError } from '../plugin-config-error.ts';
 
 /** Finds the key that verifies a token, from its protected header (`alg`, `kid`). */

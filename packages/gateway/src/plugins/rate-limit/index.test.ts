@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULTS, ENV, type RateLimitConfig } from '@flotilla/spec';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import type { GatewayContext, Plugin } from '../../plugin.ts';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import {
   createTestContext,
   createTestDeps,

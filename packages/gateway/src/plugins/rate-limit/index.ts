@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { DEFAULTS, type RateLimitConfig, readInstanceEnv } from '@flotilla/spec';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import { GatewayError } from '../../errors.ts';
 import type { GatewayContext, PluginDeps, PluginFactory } from '../../plugin.ts';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
 import { createMemoryStore } from './memory-store.ts';
 import { createRedisStore } from './redis-store.ts';
 import type { RateLimitStore, Take } from './store.ts';

@@ -1,4 +1,4 @@
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import { type BucketPolicy, type RateLimitStore, toTake } from './store.ts';
 
 /** Options of the in-process store. */

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { PLUGIN_DEFAULTS } from '../defaults.ts';
+import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import { type BucketPolicy, type RateLimitStore, toTake } from './store.ts';
 
 /** Options of the Redis store. */

@@ -1,0 +1,51 @@
+/**
+ * Every default of the control plane, in one module. Units are in the names; what a spec can set
+ * has its default in `@flotilla/spec`.
+ */
+
+/** Defaults of the wiring, the admin API and the watch stream. */
+export const CONTROL_PLANE_DEFAULTS = {
+  /** `: ping` on the watch stream, well inside common idle timeouts of proxies and clients. */
+  watchHeartbeatMs: 15_000,
+  api: {
+    bodyBytes: 16 * 1024,
+    /** A guard against a typo starting a thousand processes on a laptop. */
+    maxReplicas: 64,
+    defaultTail: 200,
+    maxTail: 10_000,
+    followBufferBytes: 1024 * 1024,
+  },
+  /** Time in-flight admin requests get once everything else has stopped. */
+  apiCloseGraceMs: 2_000,
+  postgres: { startTimeoutMs: 60_000, stopTimeoutMs: 30_000, connectTimeoutMs: 10_000 },
+} as const;
+
+/** Defaults of the process supervisor. Units are in the names. */
+export const SUPERVISOR_DEFAULTS = {
+  /** Instances listen on loopback only; the gateway is the one door in. */
+  host: '127.0.0.1',
+  /** Pause between an instance leaving the registry and its SIGTERM, so the data plane stops sending first. */
+  deregistrationDelayMs: 250,
+  /** Readiness probe interval until an instance is first ready (capped by the probe's own period). */
+  startupProbePeriodMs: 100,
+  restart: {
+    /** Wait before the first restart after a failure; it doubles with each consecutive failure. */
+    initialDelayMs: 1_000,
+    maxDelayMs: 30_000,
+    /** Continuous readiness after which earlier failures are forgiven. */
+    resetAfterReadyMs: 60_000,
+  },
+  /** How long a leftover of an earlier run gets between SIGTERM and SIGKILL. */
+  reapGracePeriodMs: 2_000,
+  /** The only variables instances inherit from the control plane, whose environment may hold secrets. */
+  inheritedEnv: ['PATH', 'HOME', 'LANG'],
+  pidFile: 'pids.json',
+} as const;
+
+/** Defaults of the log store. Units are in the names. */
+export const LOG_DEFAULTS = {
+  /** Lines kept in memory per instance for `tail`; older ones live only in the instance's file. */
+  ringLines: 1000,
+  /** Longest line kept whole; a longer one is cut into pieces so a runaway writer cannot exhaust memory. */
+  maxLineBytes: 64 * 1024,
+} as const;
