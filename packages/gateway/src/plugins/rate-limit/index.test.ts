@@ -133,6 +133,8 @@ describe('rateLimit', () => {
     expect(warnings()).toHaveLength(2);
   });
 
+  // Skipped only where Redis at 127.0.0.1:6379 is unreachable (a laptop without it): this test needs
+  // a real Redis shared by two stores; redisReachable() prints that it was skipped and why.
   it.skipIf(!redisUp)(
     'shares buckets through Redis, under the system name, between two gateway replicas',
     async () => {

@@ -9,6 +9,8 @@ import { storeContract } from './store.contract.ts';
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const redisUp = await redisReachable();
 
+// Skipped only where Redis at 127.0.0.1:6379 is unreachable (a laptop without it): these tests need a
+// real Redis; redisReachable() prints that they were skipped and why.
 describe.skipIf(!redisUp)('redis store', () => {
   const prefix = `flotilla-test:${randomUUID()}`;
 
