@@ -36,4 +36,6 @@ export const DEFAULTS = {
     startupTimeoutMs: 30_000,
   },
   postgres: { port: 0 },
+  bus: { kind: 'postgres', rabbitmqUrl: 'amqp://guest:guest@127.0.0.1:5672' },
+  smtp: { sinkPort: 0 },
 } as const;

@@ -5,6 +5,7 @@ export { ENV, type InstanceIdentity, readInstanceEnv } from './instance-env.ts';
 export { loadSpec, parseSpec, type ServiceSpec, type SystemSpec, type VersionSpec } from './load.ts';
 export { CONTROL_PATHS, type Endpoint, type RoutingTable, type ServiceRoutes } from './routing-table.ts';
 export type {
+  BusSpec,
   CorsConfig,
   GatewaySpec,
   HeadersConfig,
@@ -14,6 +15,9 @@ export type {
   RateLimitConfig,
   RoutePluginsConfig,
   RouteSpec,
+  SecretSpec,
+  ServiceEventsSpec,
+  SmtpSpec,
   SystemSpecInput,
 } from './schema.ts';
 export { closest } from './suggest.ts';

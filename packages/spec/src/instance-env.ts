@@ -16,6 +16,10 @@ export const ENV = {
   logLevel: 'FLOTILLA_LOG_LEVEL',
   gracePeriodMs: 'FLOTILLA_GRACE_PERIOD_MS',
   databaseUrl: 'DATABASE_URL',
+  /** Services with `events`: the bus, as a `postgres://` or `amqp://` URL. */
+  busUrl: 'FLOTILLA_BUS_URL',
+  /** Where a service sends mail: an `smtp://` URL (the control plane's sink, or the configured relay). */
+  smtpUrl: 'FLOTILLA_SMTP_URL',
   /** Gateway instances only: the shared public listener (SO_REUSEPORT across replicas). */
   gatewayHost: 'FLOTILLA_GATEWAY_HOST',
   gatewayPort: 'FLOTILLA_GATEWAY_PORT',

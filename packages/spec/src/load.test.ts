@@ -165,6 +165,58 @@ services:
     expect(issues).toEqual(['gateway.routes[0].plugins.rateLimit: expected false or a plugin configuration']);
   });
 
+  it('defaults the bus to PostgreSQL and the mail to the built-in sink', () => {
+    const spec = parseSpec(minimal, { dir: '/srv' });
+    expect(spec.infrastructure.bus).toEqual({ kind: 'postgres', url: undefined });
+    expect(spec.infrastructure.smtp).toEqual({ sinkPort: 0 });
+    expect(spec.services.orders!.events).toBeUndefined();
+    expect(spec.services.orders!.secrets).toEqual([]);
+  });
+
+  it('fills the RabbitMQ URL of the machine when the bus is rabbitmq without one', () => {
+    const spec = parseSpec(`${minimal}infrastructure: { bus: { kind: rabbitmq } }\n`, { dir: '/srv' });
+    expect(spec.infrastructure.bus).toEqual({ kind: 'rabbitmq', url: 'amqp://guest:guest@127.0.0.1:5672' });
+  });
+
+  it('refuses a URL on the postgres bus and a non-SMTP relay', () => {
+    expect(
+      issuesOf(`${minimal}infrastructure: { bus: { url: 'amqp://x' }, smtp: { url: 'http://mail' } }\n`),
+    ).toEqual(['infrastructure.smtp.url: expected an smtp:// or smtps:// URL']);
+    expect(issuesOf(`${minimal}infrastructure: { bus: { url: 'amqp://x' } }\n`)).toEqual([
+      "infrastructure.bus.url: the postgres bus lives on the system's PostgreSQL; remove url, or set kind: rabbitmq",
+    ]);
+  });
+
+  it('reads events and requires a database for the outbox and inbox', () => {
+    const spec = parseSpec(
+      `${minimal}    database: true\n    events: { publishes: [order.paid], subscribes: [user.registered] }\n`,
+      { dir: '/srv' },
+    );
+    expect(spec.services.orders!.events).toEqual({
+      publishes: ['order.paid'],
+      subscribes: ['user.registered'],
+    });
+    expect(issuesOf(`${minimal}    events: { subscribes: [user.registered] }\n`)).toEqual([
+      "services.orders.events: the outbox and inbox live in the service's database: set database: true",
+    ]);
+    expect(issuesOf(`${minimal}    database: true\n    events: { subscribes: [Paid] }\n`)).toEqual([
+      'services.orders.events.subscribes[0]: expected dot-separated lowercase words, as order.paid',
+    ]);
+  });
+
+  it('takes secrets by name or as generated ones, and refuses one listed twice', () => {
+    const spec = parseSpec(`${minimal}    secrets: [API_KEY, { name: ADMIN_PASSWORD, generate: true }]\n`, {
+      dir: '/srv',
+    });
+    expect(spec.services.orders!.secrets).toEqual([
+      { name: 'API_KEY', generate: false },
+      { name: 'ADMIN_PASSWORD', generate: true },
+    ]);
+    expect(issuesOf(`${minimal}    secrets: [API_KEY, { name: API_KEY }]\n`)).toEqual([
+      'services.orders.secrets: API_KEY is listed twice',
+    ]);
+  });
+
   it('points at the line of a YAML syntax error', () => {
     const [issue] = issuesOf('name: shop\nservices:\n  a: [1, 2\n');
     expect(issue).toMatch(/^: YAML: .+ at line 4, column 1$/);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { DEFAULTS } from './defaults.ts';
 import { SpecError, type SpecIssue } from './errors.ts';
 import { type ParsedSystemSpec, type ServiceSpecParsed, systemSchema } from './schema.ts';
 import { closest } from './suggest.ts';
@@ -142,6 +143,16 @@ function resolveSpec(
         });
       }
     }
+    if (svc.events && !svc.database) {
+      issues.push({
+        path: `${at}.events`,
+        message: "the outbox and inbox live in the service's database: set database: true",
+      });
+    }
+    const secretNames = svc.secrets.map((s) => s.name);
+    const repeated = secretNames.find((n, i) => secretNames.indexOf(n) !== i);
+    if (repeated !== undefined)
+      issues.push({ path: `${at}.secrets`, message: `${repeated} is listed twice` });
     services[name] = { ...svc, dir: serviceDir, versions };
   }
 
@@ -159,7 +170,18 @@ function resolveSpec(
     }
   });
 
-  return { ...parsed, services, file, dir, stateDir: join(dir, '.flotilla') };
+  const { bus } = parsed.infrastructure;
+  if (bus.kind === 'postgres' && bus.url !== undefined) {
+    issues.push({
+      path: 'infrastructure.bus.url',
+      message: "the postgres bus lives on the system's PostgreSQL; remove url, or set kind: rabbitmq",
+    });
+  }
+  const infrastructure = {
+    ...parsed.infrastructure,
+    bus: { kind: bus.kind, url: bus.kind === 'rabbitmq' ? (bus.url ?? DEFAULTS.bus.rabbitmqUrl) : undefined },
+  };
+  return { ...parsed, infrastructure, services, file, dir, stateDir: join(dir, '.flotilla') };
 }
 
 /** Integer percentages that add up to 100, the remainder going to the first versions. */

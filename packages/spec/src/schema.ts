@@ -48,6 +48,31 @@ const version = z.strictObject({
   env: z.record(envName, z.string()).default({}),
 });
 
+/** A secret by name, or one the control plane generates at random on first start and keeps. */
+const secretSpec = z.union([
+  envName,
+  z.strictObject({
+    name: envName,
+    /** Create a random value in `.flotilla/secrets/NAME` on first start when none is given. */
+    generate: z.boolean().default(false),
+  }),
+]);
+
+/** Event types: dot-separated lowercase words (`order.paid`). */
+const eventType = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/, 'expected dot-separated lowercase words, as order.paid');
+
+const serviceEvents = z.strictObject({
+  /** Event types this service writes to its outbox; documentation and the graph read it. */
+  publishes: z.array(eventType).default([]),
+  /**
+   * Event types delivered to this service. The control plane declares the subscription before any
+   * instance starts, so nothing published while the consumer is still starting is lost.
+   */
+  subscribes: z.array(eventType).default([]),
+});
+
 const service = z.strictObject({
   /** Directory of the service's source, relative to the spec file. */
   path: z.string().min(1),
@@ -58,8 +83,17 @@ const service = z.strictObject({
     .default(DEFAULTS.service.replicas),
   versions: z.record(versionName, version).default({ [DEFAULTS.service.version]: { labels: {}, env: {} } }),
   env: z.record(envName, z.string()).default({}),
-  /** Names of secrets, resolved by the control plane from its environment or `.flotilla/secrets/NAME`. */
-  secrets: z.array(envName).default([]),
+  /** Secrets, resolved by the control plane from its environment or `.flotilla/secrets/NAME`. */
+  secrets: z
+    .array(secretSpec)
+    .default([])
+    .transform((list) =>
+      list.map((s) =>
+        typeof s === 'string' ? { name: s, generate: false } : { name: s.name, generate: s.generate },
+      ),
+    ),
+  /** Whether the service uses the event bus (outbox, inbox), and what it publishes and receives. */
+  events: serviceEvents.optional(),
   probes: z
     .strictObject({
       liveness: probe(DEFAULTS.service.liveness).default(DEFAULTS.service.liveness),
@@ -175,6 +209,26 @@ const postgres = z.strictObject({
   port: port.default(DEFAULTS.postgres.port),
 });
 
+const bus = z.strictObject({
+  /**
+   * `postgres`: queue tables in a database of the system's PostgreSQL (no extra server).
+   * `rabbitmq`: a RabbitMQ server over AMQP 0-9-1.
+   */
+  kind: z.enum(['postgres', 'rabbitmq']).default(DEFAULTS.bus.kind),
+  /** For `rabbitmq`, the `amqp://` URL of the server. */
+  url: z.string().startsWith('amqp', 'expected an amqp:// URL').optional(),
+});
+
+const smtp = z.strictObject({
+  /** An `smtp://` or `smtps://` relay; the control plane's own SMTP sink receives mail when absent. */
+  url: z
+    .string()
+    .regex(/^smtps?:\/\//, 'expected an smtp:// or smtps:// URL')
+    .optional(),
+  /** Port of the built-in sink; 0 picks a free one. */
+  sinkPort: port.default(DEFAULTS.smtp.sinkPort),
+});
+
 /** The whole system spec, as written in flotilla.yaml. */
 export const systemSchema = z.strictObject({
   name: dnsLabel,
@@ -194,8 +248,16 @@ export const systemSchema = z.strictObject({
     .record(dnsLabel, service)
     .refine((s) => Object.keys(s).length > 0, 'expected at least one service'),
   infrastructure: z
-    .strictObject({ postgres: postgres.default({ port: DEFAULTS.postgres.port }) })
-    .default({ postgres: { port: DEFAULTS.postgres.port } }),
+    .strictObject({
+      postgres: postgres.default({ port: DEFAULTS.postgres.port }),
+      bus: bus.default({ kind: DEFAULTS.bus.kind }),
+      smtp: smtp.default({ sinkPort: DEFAULTS.smtp.sinkPort }),
+    })
+    .default({
+      postgres: { port: DEFAULTS.postgres.port },
+      bus: { kind: DEFAULTS.bus.kind },
+      smtp: { sinkPort: DEFAULTS.smtp.sinkPort },
+    }),
 });
 
 export type SystemSpecInput = z.input<typeof systemSchema>;
@@ -211,3 +273,7 @@ export type RoutePluginsConfig = z.output<typeof routePlugins>;
 export type RouteSpec = z.output<typeof route>;
 export type GatewaySpec = z.output<typeof gateway>;
 export type ParsedSystemSpec = Parsed;
+export type SecretSpec = ServiceSpecParsed['secrets'][number];
+export type ServiceEventsSpec = z.output<typeof serviceEvents>;
+export type BusSpec = z.output<typeof bus>;
+export type SmtpSpec = z.output<typeof smtp>;

@@ -121,6 +121,32 @@ services:
     });
   });
 
+  it('marked generate are created at random once, kept 0600, and the same on the next run', async () => {
+    const generating = parseSpec(
+      `
+name: shop
+services:
+  users:
+    path: users
+    secrets: [{ name: ADMIN_PASSWORD, generate: true }]
+`,
+      { dir },
+    );
+    const heard: string[] = [];
+    const first = await resolveSecrets(generating, {}, (service, name, path) =>
+      heard.push(`${service} ${name} ${path}`),
+    );
+    const path = join(statePaths(stateDir).secrets, 'ADMIN_PASSWORD');
+    expect(first.users!.ADMIN_PASSWORD).toMatch(/^[\w-]{20,}$/);
+    expect(heard).toEqual([`users ADMIN_PASSWORD ${path}`]);
+    expect(await modeOf(path)).toBe(0o600);
+    const second = await resolveSecrets(generating, {});
+    expect(second.users!.ADMIN_PASSWORD).toBe(first.users!.ADMIN_PASSWORD);
+    expect((await resolveSecrets(generating, { ADMIN_PASSWORD: 'from-env' })).users).toEqual({
+      ADMIN_PASSWORD: 'from-env',
+    });
+  });
+
   it('that are missing are all named, with their service and both places to put them', async () => {
     const failure = await resolveSecrets(spec(), { STRIPE_KEY: 'x' }).catch((error: unknown) => error);
     expect((failure as StateError).code).toBe('FLOTILLA_SECRET_MISSING');
