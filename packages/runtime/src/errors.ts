@@ -73,6 +73,7 @@ export type RuntimeErrorCode =
   | 'FLOTILLA_ROUTE_INVALID'
   | 'FLOTILLA_METRIC_INVALID'
   | 'FLOTILLA_NO_DATABASE'
+  | 'FLOTILLA_NO_EVENTS'
   | 'FLOTILLA_SERVICE_STATE';
 
 /** A mistake in how a service is set up or configured; the message says what to change. */

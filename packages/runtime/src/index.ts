@@ -9,6 +9,8 @@ export type {
   RouteOptions,
   RouteParams,
 } from './context.ts';
+export type { EventEnvelope, EventHandler, EventsOptions, RetryPolicy } from '@flotilla/events';
+export { EventsError, type EventsErrorCode } from '@flotilla/events';
 export { RUNTIME_DEFAULTS } from './defaults.ts';
 export {
   HTTP_ERRORS,
@@ -33,6 +35,8 @@ export {
   Registry,
 } from './metrics/index.ts';
 export { migrate } from './migrations.ts';
+export type { PublishOptions, ServiceEvents } from './events.ts';
 export { Reply, reply } from './reply.ts';
 export { createService, type RouteMethod, type Service, type ServiceOptions } from './service.ts';
+export type { IsolationLevel, TransactionOptions } from './transaction.ts';
 export type { FieldIssue, InferOutput, StandardSchema } from './validation.ts';

@@ -1,13 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { EventsOptions } from '@flotilla/events';
 import { createMeshClient, type MeshClient } from '@flotilla/mesh';
 import { ENV, type InstanceIdentity, readInstanceEnv } from '@flotilla/spec';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { DestinationStream, Logger } from 'pino';
 import type { BodyOf, Context, Handler, QueryOf, RouteOptions, RouteParams } from './context.ts';
 import { createPool } from './database.ts';
 import { RUNTIME_DEFAULTS } from './defaults.ts';
 import { RuntimeError } from './errors.ts';
+import { createEventsRuntime, type EventsRuntime, type ServiceEvents } from './events.ts';
 import { createLogger } from './logger.ts';
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, Registry } from './metrics/index.ts';
 import { migrate } from './migrations.ts';
@@ -15,6 +17,7 @@ import { reply } from './reply.ts';
 import { createRequestListener, type RouteEntry } from './request-listener.ts';
 import { Router } from './router.ts';
 import { drain } from './shutdown.ts';
+import { runTransaction, type TransactionOptions } from './transaction.ts';
 import type { StandardSchema } from './validation.ts';
 
 /** How a service is built. Everything about where it runs comes from the instance environment. */
@@ -23,6 +26,11 @@ export interface ServiceOptions {
   name: string;
   /** Gives the service `db`, a pool on DATABASE_URL, and applies the migrations of `migrationsDir` at start. */
   database?: { migrationsDir?: string | URL };
+  /**
+   * Gives the service `events`: an outbox to publish through and an inbox to handle events
+   * through, both in its database (so `database` is required), and a bus on FLOTILLA_BUS_URL.
+   */
+  events?: EventsOptions;
   /** Largest JSON body accepted. @default 1 MiB */
   bodyLimitBytes?: number;
   /** Where the instance contract, DATABASE_URL and settings are read from. @default process.env */
@@ -52,6 +60,8 @@ export interface Service {
   readonly metrics: Registry;
   /** The PostgreSQL pool; only for services created with `database`. */
   readonly db: Pool;
+  /** Publishing through the outbox and handling through the inbox; only for services created with `events`. */
+  readonly events: ServiceEvents;
   /** The client for calling other services by name; only under Flotilla (FLOTILLA_CONTROL_URL set). */
   readonly mesh: MeshClient;
   /** The port the server listens on, once start() has resolved. */
@@ -70,6 +80,11 @@ export interface Service {
    * a second signal ends the process at once.
    */
   start(): Promise<void>;
+  /**
+   * Runs `work` in a transaction on one client of `db`: committed when it resolves, rolled back
+   * and rethrown when it throws. Pass the client to events.publish to publish with the change.
+   */
+  transaction<T>(work: (tx: PoolClient) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Turns readiness off or back on, for a service that knows it cannot serve for a while. */
   setReady(ready: boolean): void;
   /** Drains like SIGTERM without exiting; resolves true when everything finished within the grace period. */
@@ -90,7 +105,15 @@ export function createService(options: ServiceOptions): Service {
       `bodyLimitBytes must be a whole number >= 0 (got ${bodyLimitBytes})`,
     );
   }
+  if (options.events && !options.database) {
+    throw new RuntimeError(
+      'FLOTILLA_CONFIG_INVALID',
+      `Service ${identity.service} uses events but has no database: the outbox and inbox live in the service's database, so pass database: {} too.`,
+    );
+  }
   const pool = options.database ? createPool(env, identity, log) : undefined;
+  const events: EventsRuntime | undefined =
+    pool && options.events ? createEventsRuntime({ pool, identity, options: options.events }) : undefined;
   const migrationsDir = options.database?.migrationsDir;
 
   const metrics = new Registry();
@@ -213,6 +236,15 @@ export function createService(options: ServiceOptions): Service {
       }
       return pool;
     },
+    get events(): ServiceEvents {
+      if (!events) {
+        throw new RuntimeError(
+          'FLOTILLA_NO_EVENTS',
+          `Service ${identity.service} has no events: pass events: {} (and database: {}) to createService.`,
+        );
+      }
+      return events.api;
+    },
     get mesh(): MeshClient {
       if (!mesh) {
         if (!identity.controlUrl) {
@@ -261,7 +293,10 @@ export function createService(options: ServiceOptions): Service {
         // Probes are answered meanwhile, so a long migration does not fail liveness. Under
         // Flotilla an instance is not ready before it knows where the other services are.
         await Promise.all([
-          pool && migrationsDir ? migrate(pool, migrationsDir, log) : undefined,
+          (async () => {
+            if (pool && migrationsDir) await migrate(pool, migrationsDir, log);
+            await events?.start();
+          })(),
           identity.controlUrl ? service.mesh.ready() : undefined,
         ]);
         phase = 'serving';
@@ -271,6 +306,10 @@ export function createService(options: ServiceOptions): Service {
         await service.stop();
         throw err;
       }
+    },
+
+    transaction(work, transactionOptions) {
+      return runTransaction(service.db, work, transactionOptions);
     },
 
     setReady(ready: boolean) {

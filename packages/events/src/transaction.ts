@@ -1,0 +1,24 @@
+import type pg from 'pg';
+
+/**
+ * Runs `work` in a transaction on a client of `pool`: committed when it resolves, rolled back
+ * (and the error rethrown) when it throws. A client whose ROLLBACK failed is destroyed rather than
+ * handed to the next caller with its state unknown.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
