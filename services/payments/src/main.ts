@@ -1,0 +1,3 @@
+import { buildPaymentsService } from './app.ts';
+
+await buildPaymentsService().start();
