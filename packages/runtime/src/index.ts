@@ -11,6 +11,9 @@ export type {
 } from './context.ts';
 export type { EventEnvelope, EventHandler, EventsOptions, RetryPolicy } from '@flotilla/events';
 export { EventsError, type EventsErrorCode } from '@flotilla/events';
+export type { MeshClient, MeshRequest, MeshResponse } from '@flotilla/mesh';
+export { ENV } from '@flotilla/spec';
+export type { Pool as DatabasePool, PoolClient as DatabaseClient } from 'pg';
 export { RUNTIME_DEFAULTS } from './defaults.ts';
 export {
   HTTP_ERRORS,
@@ -20,6 +23,7 @@ export {
   RuntimeError,
   type RuntimeErrorCode,
 } from './errors.ts';
+export { FAILPOINTS_DIR_ENV, failpoint } from './failpoint.ts';
 export { createLogger } from './logger.ts';
 export {
   Counter,
