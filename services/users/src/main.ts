@@ -1,0 +1,3 @@
+import { buildUsersService } from './app.ts';
+
+await buildUsersService().start();
