@@ -1,0 +1,24 @@
+/** Every default of the orders service, in one place. Units are in the names. */
+export const ORDERS_DEFAULTS = {
+  /** The shop's one currency (ISO 4217); prices are whole cents of it. */
+  currency: 'EUR',
+  page: {
+    defaultSize: 20,
+    maxSize: 100,
+    /** Deep offsets cost a scan each; past this, refine the query. */ maxOffset: 10_000,
+  },
+  search: { maxQueryLength: 200 },
+  order: { maxItems: 50, maxQuantity: 1_000 },
+  product: { maxStock: 1_000_000, maxPriceCents: 100_000_000 },
+  idempotencyKey: { maxLength: 255 },
+  payments: {
+    /** Attempts at a charge or refund per request, when payments answers 503 or cannot be reached. */
+    attempts: 3,
+    backoffMs: 200,
+    /** A Retry-After longer than this is cut short: the client's own retry is the better wait. */
+    maxRetryAfterMs: 2_000,
+    timeoutMs: 5_000,
+  },
+  /** How long a client is told to wait before retrying a key that is in flight, or a payment outage. */
+  retryAfterS: 1,
+} as const;

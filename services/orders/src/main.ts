@@ -1,0 +1,3 @@
+import { buildOrdersService } from './app.ts';
+
+await buildOrdersService().start();

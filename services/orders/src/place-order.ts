@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { DatabaseClient, Service } from '@flotilla/runtime';
+import { completeKey } from './idempotency.ts';
+import { loadOrder, type Order, releaseStock } from './order-store.ts';
+import type { PaymentsClient } from './payments-client.ts';
+
+/** A validated order request. */
+export interface OrderRequest {
+  items: { product_id: string; quantity: number }[];
+  card_number: string;
+}
+
+/** A final answer to an order request: what the key replays from now on. */
+export interface FinalAnswer {
+  status: number;
+  body: string;
+}
+
+interface Step {
+  owner: string;
+  key: string;
+  request: OrderRequest;
+  traceparent: string | undefined;
+}
+
+/**
+ * Placing an order, in two atomic phases with a recovery point between them (the order id on the
+ * idempotency key), so that a request cut anywhere can be resumed by a retry with the same key:
+ *
+ * 1. reserve: one transaction locks the products, checks and takes the stock, creates the order
+ *    (pending) and records its id on the key. Out of stock or unknown products end the key here.
+ * 2. charge: payments is asked to charge the order (idempotent per order, so a resumed request
+ *    never charges twice); then one transaction settles the order as paid or payment_failed
+ *    (giving the stock back), writes `order.paid` to the outbox and records the answer on the key.
+ *
+ * Payments being unavailable leaves the order pending and the key open: the caller gets 503 and
+ * its retry resumes at the charge.
+ */
+export async function placeOrder(
+  service: Service,
+  payments: PaymentsClient,
+  client: DatabaseClient,
+  step: Step,
+  recordedOrderId: string | null,
+  currency: string,
+): Promise<FinalAnswer> {
+  let orderId = recordedOrderId;
+  if (orderId === null) {
+    const reserved = await inTransaction(client, (tx) => reserve(tx, step, currency));
+    if ('status' in reserved) return reserved;
+    orderId = reserved.orderId;
+  }
+  const order = (await loadOrder(client, orderId, step.owner))!;
+  if (order.status !== 'pending') {
+    // Settled by an earlier attempt whose answer was not recorded: answer with the order as it is.
+    return inTransaction(client, (tx) => answer(tx, step, 201, order));
+  }
+  const outcome = await payments.charge({
+    orderId,
+    amountCents: order.total_cents,
+    currency: order.currency,
+    cardNumber: step.request.card_number,
+  });
+  return inTransaction(client, async (tx) => {
+    if (outcome.status === 'approved') {
+      await tx.query(
+        `UPDATE orders SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'`,
+        [orderId],
+      );
+    } else {
+      await tx.query(
+        `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
+        [orderId, outcome.decline_code ?? 'declined'],
+      );
+      await releaseStock(tx, orderId);
+    }
+    const settled = (await loadOrder(tx, orderId, step.owner))!;
+    if (settled.status === 'paid') {
+      await service.events.publish(
+        tx,
+        'order.paid',
+        {
+          order_id: settled.id,
+          user_id: step.owner,
+          total_cents: settled.total_cents,
+          currency: settled.currency,
+          items: settled.items,
+          paid_at: settled.paid_at,
+        },
+        { traceparent: step.traceparent },
+      );
+    }
+    return answer(tx, step, 201, settled);
+  });
+}
+
+async function reserve(
+  tx: DatabaseClient,
+  step: Step,
+  currency: string,
+): Promise<FinalAnswer | { orderId: string }> {
+  const ids = step.request.items.map((i) => i.product_id);
+  // Locked in id order, as every order does, so that two orders for the same products never deadlock.
+  const { rows: products } = await tx.query<{ id: string; name: string; price_cents: number; stock: number }>(
+    'SELECT id, name, price_cents, stock FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+    [ids],
+  );
+  const byId = new Map(products.map((p) => [p.id, p]));
+  const unknown = ids.filter((id) => !byId.has(id));
+  if (unknown.length > 0) {
+    return answer(tx, step, 400, {
+      error: {
+        code: 'UNKNOWN_PRODUCT',
+        message: 'Some products of the order do not exist.',
+        details: unknown.map((product_id) => ({ product_id })),
+      },
+    });
+  }
+  const short = step.request.items
+    .filter((i) => byId.get(i.product_id)!.stock < i.quantity)
+    .map((i) => ({
+      product_id: i.product_id,
+      requested: i.quantity,
+      available: byId.get(i.product_id)!.stock,
+    }));
+  if (short.length > 0) {
+    return answer(tx, step, 409, {
+      error: {
+        code: 'OUT_OF_STOCK',
+        message: 'Not enough stock for some items of the order.',
+        details: short,
+      },
+    });
+  }
+  const orderId = randomUUID();
+  const total = step.request.items.reduce(
+    (sum, i) => sum + i.quantity * byId.get(i.product_id)!.price_cents,
+    0,
+  );
+  if (!Number.isSafeInteger(total) || total > 2 ** 31 - 1) {
+    return answer(tx, step, 400, {
+      error: { code: 'ORDER_TOO_LARGE', message: 'The order total is larger than one order may be.' },
+    });
+  }
+  const last4 = step.request.card_number.replace(/\D/g, '').slice(-4);
+  await tx.query(
+    `INSERT INTO orders (id, owner, status, total_cents, currency, card_last4) VALUES ($1, $2, 'pending', $3, $4, $5)`,
+    [orderId, step.owner, total, currency, last4],
+  );
+  await tx.query(
+    `INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents)
+     SELECT $1, p.id, p.name, i.quantity, p.price_cents
+       FROM unnest($2::uuid[], $3::int[]) AS i (product_id, quantity) JOIN products p ON p.id = i.product_id`,
+    [orderId, ids, step.request.items.map((i) => i.quantity)],
+  );
+  await tx.query(
+    `UPDATE products p SET stock = p.stock - i.quantity, updated_at = now()
+       FROM unnest($1::uuid[], $2::int[]) AS i (product_id, quantity) WHERE p.id = i.product_id`,
+    [ids, step.request.items.map((i) => i.quantity)],
+  );
+  await tx.query('UPDATE idempotency_keys SET order_id = $3 WHERE owner = $1 AND key = $2', [
+    step.owner,
+    step.key,
+    orderId,
+  ]);
+  return { orderId };
+}
+
+/** Records `body` as the key's final answer and returns it, serialised once so replays match byte for byte. */
+async function answer(
+  tx: DatabaseClient,
+  step: Step,
+  status: number,
+  body: Order | { error: unknown },
+): Promise<FinalAnswer> {
+  const text = JSON.stringify(body);
+  await completeKey(tx, step.owner, step.key, status, text);
+  return { status, body: text };
+}
+
+/** Runs `work` in a transaction on a connection the caller holds (it also holds the key's lock). */
+export async function inTransaction<T>(
+  client: DatabaseClient,
+  work: (tx: DatabaseClient) => Promise<T>,
+): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
