@@ -6,7 +6,8 @@ export type EventsErrorCode =
   | 'EVENTS_OPTIONS_INVALID'
   | 'EVENTS_BUS_URL_INVALID'
   | 'EVENTS_BUS_UNAVAILABLE'
-  | 'EVENTS_BUS_CLOSED';
+  | 'EVENTS_BUS_CLOSED'
+  | 'EVENTS_DELIVERY_SETTLED';
 
 /** A failure of the event bus, the outbox or the inbox; the message says what to do about it. */
 export class EventsError extends Error {

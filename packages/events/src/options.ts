@@ -32,10 +32,10 @@ export function resolveEventsOptions(options: EventsOptions = {}): ResolvedEvent
   wholeAtLeast('retry.maxAttempts', retry.maxAttempts, 1);
   wholeAtLeast('retry.initialDelayMs', retry.initialDelayMs, 1);
   wholeAtLeast('retry.maxDelayMs', retry.maxDelayMs, retry.initialDelayMs);
-  if (retry.maxDelayMs > EVENTS_DEFAULTS.retryMaxDelayCeilingMs) {
+  if (retry.maxDelayMs > EVENTS_DEFAULTS.maxDelayCeilingMs) {
     throw new EventsError(
       'EVENTS_OPTIONS_INVALID',
-      `events.retry.maxDelayMs must be at most ${EVENTS_DEFAULTS.retryMaxDelayCeilingMs} (got ${retry.maxDelayMs}).`,
+      `events.retry.maxDelayMs must be at most ${EVENTS_DEFAULTS.maxDelayCeilingMs} (got ${retry.maxDelayMs}).`,
     );
   }
   wholeAtLeast('prefetch', prefetch, 1);

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../../../test/support/eventually.ts';
+import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
+import { busContract } from '../bus.contract.ts';
+import { createEnvelope } from '../envelope.ts';
+import { PostgresBus } from './index.ts';
+
+let postgres: TestPostgres;
+
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+});
+
+afterAll(async () => {
+  await postgres?.stop();
+});
+
+/** The test database's URL, reached at `via` (a proxy) when given. */
+function urlOf(via?: { host: string; port: number }, database?: string): string {
+  const url = new URL(postgres.url);
+  if (via) {
+    url.hostname = via.host;
+    url.port = String(via.port);
+  }
+  if (database) url.pathname = `/${database}`;
+  return url.toString();
+}
+
+describe('postgres bus', () => {
+  busContract({
+    get server() {
+      const url = new URL(postgres.url);
+      return { host: url.hostname, port: Number(url.port || 5432) };
+    },
+    // A short lease, so that the deliveries of a consumer that died come back within the test.
+    create: (via) => new PostgresBus({ url: urlOf(via), leaseMs: 1_000 }),
+  });
+
+  it('creates its tables once when several buses start on a fresh database at once', async () => {
+    const name = `bus_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const buses = Array.from({ length: 6 }, () => new PostgresBus({ url: urlOf(undefined, name) }));
+    try {
+      await Promise.all(buses.map((bus, i) => bus.declare(`sub-${i}`, ['table.created'])));
+      const db = new pg.Client({ connectionString: urlOf(undefined, name) });
+      await db.connect();
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM flotilla_bus_subscriptions');
+      await db.end();
+      expect(rows[0].n).toBe(6);
+    } finally {
+      await Promise.all(buses.map((bus) => bus.close()));
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
+  it('renews the lease of a delivery whose handler outlives it, so no other consumer takes it meanwhile', async () => {
+    const [slow, other] = [0, 1].map(() => new PostgresBus({ url: postgres.url, leaseMs: 300 }));
+    const sub = `lease-${randomBytes(4).toString('hex')}`;
+    const seen: string[] = [];
+    try {
+      await slow!.declare(sub, ['lease.tested']);
+      await slow!.consume(sub, async (d) => {
+        seen.push('slow');
+        await sleep(1_200);
+        await d.ack();
+      });
+      await slow!.publish(createEnvelope({ type: 'lease.tested', source: '/test/lease', data: {} }));
+      await eventually(() => expect(seen).toEqual(['slow']));
+      await other!.consume(sub, async (d) => {
+        seen.push('other');
+        await d.ack();
+      });
+      await sleep(1_500);
+      expect(seen).toEqual(['slow']);
+    } finally {
+      await Promise.all([slow!.close(), other!.close()]);
+    }
+  });
+
+  it('hands an unsettled delivery back at once when its handler returns without settling it', async () => {
+    const bus = new PostgresBus({ url: postgres.url });
+    const sub = `unsettled-${randomBytes(4).toString('hex')}`;
+    const attempts: number[] = [];
+    try {
+      await bus.declare(sub, ['left.unsettled']);
+      await bus.consume(sub, async (d) => {
+        attempts.push(d.attempt);
+        if (attempts.length > 1) await d.ack();
+      });
+      await bus.publish(createEnvelope({ type: 'left.unsettled', source: '/test/unsettled', data: {} }));
+      // Well within the 30 s lease: the delivery came back because it was handed back.
+      await eventually(() => expect(attempts).toEqual([1, 1]), 3_000);
+    } finally {
+      await bus.close();
+    }
+  });
+});
