@@ -1,48 +1,32 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-/** Databases created for one test file on a test server, and how to drop them. */
-export interface TestDatabases {
-  /** URL of each database, by the name it was asked for. */
-  urls: Record<string, string>;
+/** One more database on a test server, for a test that needs several (a service's, the bus's). */
+export interface ExtraDatabase {
+  /** A `postgres://` URL of the new, empty database. */
+  url: string;
+  /** Drops it, closing whatever is still connected. */
   drop(): Promise<void>;
 }
 
-/**
- * Creates one empty database per name on the server of `serverUrl` (a URL whose user may create
- * databases, as startTestPostgres gives), uniquely named so that test files never share one.
- * Several services and a bus of a test then live on one server, each in its own database, as
- * under `flotilla up`.
- */
-export async function createDatabases(serverUrl: string, names: readonly string[]): Promise<TestDatabases> {
-  const suffix = randomBytes(4).toString('hex');
-  const created = names.map((name) => ({ name, database: `t_${name.replaceAll('-', '_')}_${suffix}` }));
+/** Creates an empty database named `<prefix>_<random>` on the server of `serverUrl`. */
+export async function createExtraDatabase(serverUrl: string, prefix: string): Promise<ExtraDatabase> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await admin(serverUrl, `CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => admin(serverUrl, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`),
+  };
+}
+
+async function admin(serverUrl: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    for (const { database } of created)
-      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    await client.query(sql);
   } finally {
     await client.end();
   }
-  const urls: Record<string, string> = {};
-  for (const { name, database } of created) {
-    const url = new URL(serverUrl);
-    url.pathname = `/${database}`;
-    urls[name] = url.toString();
-  }
-  return {
-    urls,
-    async drop() {
-      const admin = new pg.Client({ connectionString: serverUrl });
-      await admin.connect();
-      try {
-        for (const { database } of created) {
-          await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-        }
-      } finally {
-        await admin.end();
-      }
-    },
-  };
 }

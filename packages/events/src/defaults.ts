@@ -24,6 +24,9 @@ export const EVENTS_DEFAULTS = {
    */
   serviceTablesLockKey: '7380401868480278132',
 
+  /** Dead letters listed when no limit is given. */
+  deadLettersListLimit: 100,
+
   /** The outbox relay. */
   relay: {
     /** Outbox rows claimed, published and deleted per transaction. */

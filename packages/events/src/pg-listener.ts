@@ -4,7 +4,8 @@ import type { Log } from './log.ts';
 
 /** What a LISTEN connection listens to, and whom it tells. */
 export interface ListenerOptions {
-  connectionString: string;
+  /** How to connect: a pool's own settings (`pool.options`) will do. */
+  client: pg.ClientConfig;
   channel: string;
   /** A notification on the channel arrived, with its payload. */
   onNotify(payload: string): void;
@@ -12,7 +13,6 @@ export interface ListenerOptions {
   onConnect(): void;
   log: Log;
   reconnect: BackoffPolicy;
-  connectTimeoutMs: number;
 }
 
 /** A running LISTEN connection. */
@@ -51,11 +51,7 @@ export function startListener(options: ListenerOptions): Listener {
   };
 
   const connect = async () => {
-    const c = new pg.Client({
-      connectionString: options.connectionString,
-      connectionTimeoutMillis: options.connectTimeoutMs,
-      keepAlive: true,
-    });
+    const c = new pg.Client({ ...options.client, keepAlive: true });
     c.on('error', (err) => drop(c, err));
     c.on('end', () => drop(c, new Error('connection ended')));
     c.on('notification', (n) => {

@@ -45,7 +45,6 @@ const SEND_SQL = `WITH queued AS (
  * deliver at once and polling as the backstop. Tables are created on first use.
  */
 export class PostgresBus implements Bus {
-  readonly #url: string;
   readonly #log: Log;
   readonly #leaseMs: number;
   readonly #pollIntervalMs: number;
@@ -57,7 +56,6 @@ export class PostgresBus implements Bus {
 
   constructor(options: PostgresBusOptions) {
     const defaults = EVENTS_DEFAULTS.postgres;
-    this.#url = options.url;
     this.#log = options.log ?? silentLog;
     this.#leaseMs = options.leaseMs ?? defaults.leaseMs;
     this.#pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
@@ -117,7 +115,7 @@ export class PostgresBus implements Bus {
     });
     this.#consumers.add(consumer);
     this.#listener ??= startListener({
-      connectionString: this.#url,
+      client: this.#pool.options,
       channel: BUS_CHANNEL,
       onNotify: (name) => {
         for (const c of this.#consumers) if (c.subscription === name) c.wake();
@@ -127,7 +125,6 @@ export class PostgresBus implements Bus {
       },
       log: this.#log,
       reconnect: defaults.backoff,
-      connectTimeoutMs: defaults.connectTimeoutMs,
     });
     consumer.wake();
     return consumer;
