@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import type { LogLine, SystemStatus } from '@flotilla/control-plane/types';
+import type { LogLine, MailList, MailMessage, SystemStatus } from '@flotilla/control-plane/types';
 import { CONTROL_PATHS } from '@flotilla/spec';
 import { DEFAULTS } from './defaults.ts';
 import { AdminApiError, CliError, NotRunningError } from './errors.ts';
@@ -65,6 +65,12 @@ export interface LogsQuery {
   instance?: string;
   tail: number;
   follow: boolean;
+}
+
+/** Options of a mail listing; see GET /v1/mail. */
+export interface MailQuery {
+  to?: string;
+  limit: number;
 }
 
 /**
@@ -129,6 +135,19 @@ export class AdminClient {
       if (line.trim() === '') continue;
       yield JSON.parse(line) as LogLine;
     }
+  }
+
+  /** GET /v1/mail: what the SMTP sink received, newest first. */
+  async mail(query: MailQuery): Promise<MailList> {
+    const params = new URLSearchParams({ limit: String(query.limit) });
+    if (query.to !== undefined) params.set('to', query.to);
+    return (await this.#request('GET', `${CONTROL_PATHS.mail}?${params}`)).json() as Promise<MailList>;
+  }
+
+  /** GET /v1/mail/:id: one message with its text. */
+  async mailMessage(id: string): Promise<MailMessage> {
+    const path = CONTROL_PATHS.mailMessage.replace(':id', encodeURIComponent(id));
+    return (await this.#request('GET', path)).json() as Promise<MailMessage>;
   }
 
   /** POST /v1/shutdown: the control plane answers 202 and then stops gracefully. */

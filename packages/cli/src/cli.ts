@@ -3,6 +3,7 @@ import { closest, SpecError } from '@flotilla/spec';
 import type { Command } from './command.ts';
 import { down } from './commands/down.ts';
 import { logs } from './commands/logs.ts';
+import { mail } from './commands/mail.ts';
 import { scale } from './commands/scale.ts';
 import { status } from './commands/status.ts';
 import { up } from './commands/up.ts';
@@ -11,7 +12,7 @@ import { UsageError } from './errors.ts';
 import { EXIT } from './exit-codes.ts';
 import { displayPath } from './spec-file.ts';
 
-const COMMANDS: readonly Command[] = [up, down, status, logs, scale, validate];
+const COMMANDS: readonly Command[] = [up, down, status, logs, mail, scale, validate];
 
 /** Runs one `flotilla` command line and resolves to its exit code. Every error ends here as one line. */
 export async function runCli(argv: readonly string[]): Promise<number> {

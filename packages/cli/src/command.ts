@@ -19,6 +19,8 @@ export interface CommandSpec {
   summary: string;
   /** Required positional arguments, in order. */
   positionals?: readonly string[];
+  /** Positional arguments that may follow the required ones, in order. */
+  optionalPositionals?: readonly string[];
   description: string;
   flags: Readonly<Record<string, Flag>>;
   examples: readonly string[];
@@ -73,7 +75,7 @@ export function parseCommandArgs<const S extends CommandSpec>(
   if (missing.length > 0) {
     throw new UsageError(`missing ${missing.map((p) => `<${p}>`).join(' ')}`, renderUsage(spec));
   }
-  const extra = parsed.positionals.slice(expected.length);
+  const extra = parsed.positionals.slice(expected.length + (spec.optionalPositionals ?? []).length);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, renderUsage(spec));
   return { values: parsed.values as FlagValues<S['flags']>, positionals: parsed.positionals };
 }
@@ -108,7 +110,10 @@ export function renderHelp(spec: CommandSpec): string {
 }
 
 function usageLine(spec: CommandSpec): string {
-  const positionals = (spec.positionals ?? []).map((p) => ` <${p}>`).join('');
+  const positionals = [
+    ...(spec.positionals ?? []).map((p) => ` <${p}>`),
+    ...(spec.optionalPositionals ?? []).map((p) => ` [${p}]`),
+  ].join('');
   return `flotilla ${spec.name}${positionals} [flags]`;
 }
 

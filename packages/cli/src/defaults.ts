@@ -4,6 +4,8 @@ export const DEFAULTS = {
   specFile: 'flotilla.yaml',
   /** Lines of history `flotilla logs` asks for. */
   logsTail: 200,
+  /** Messages `flotilla mail` lists. */
+  mailLimit: 50,
   /** How long one admin API call may take before the command gives up. */
   requestTimeoutMs: 10_000,
   /** How long `flotilla down` waits for the control plane to exit. */

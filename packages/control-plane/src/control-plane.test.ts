@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadSpec, type RoutingTable } from '@flotilla/spec';
@@ -8,7 +9,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ControlPlane, readStateFile, StateError, startControlPlane } from './index.ts';
 import { isProcessAlive } from './state/index.ts';
-import type { SystemStatus } from './types.ts';
+import type { MailList, SystemStatus } from './types.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const log = pino({ level: 'silent' });
@@ -57,13 +58,25 @@ infrastructure:
   return file;
 }
 
+/** Whether a TCP connection to host:port opens. */
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 async function getJson<T>(url: string, token?: string): Promise<{ status: number; body: T }> {
   const response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { status: response.status, body: (await response.json()) as T };
 }
 
 describe('startControlPlane', () => {
-  it('runs a service with its database and secret behind the gateway, then shuts everything down on request', async () => {
+  it('runs a service with its database, secret and mail behind the gateway, then shuts everything down on request', async () => {
     const file = await project({ secret: true });
     const spec = loadSpec(file);
     const progress: string[] = [];
@@ -73,6 +86,9 @@ describe('startControlPlane', () => {
     expect(cp.failed).toEqual([]);
     expect(progress.some((m) => /^postgres: started on 127\.0\.0\.1:\d+/.test(m))).toBe(true);
     expect(progress).toContain('instances: starting 3');
+    expect(progress.some((m) => /^mail: SMTP sink on 127\.0\.0\.1:\d+ \(flotilla mail lists/.test(m))).toBe(
+      true,
+    );
     expect(await readStateFile(spec.stateDir)).toMatchObject({
       pid: process.pid,
       adminUrl: cp.adminUrl,
@@ -83,6 +99,8 @@ describe('startControlPlane', () => {
     const status = await getJson<SystemStatus>(`${cp.adminUrl}/v1/status`, cp.adminToken);
     expect(status.status).toBe(200);
     expect(status.body.postgres.mode).toBe('embedded');
+    expect(status.body.mail).toEqual({ mode: 'sink', address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(JSON.stringify(status.body)).not.toMatch(/smtp:\/\/flotilla:/);
     const echo = status.body.services.find((s) => s.name === 'echo')!;
     expect(echo.instances.map((i) => i.state)).toEqual(['ready', 'ready']);
     expect(status.body.services.find((s) => s.name === 'gateway')?.instances[0]?.state).toBe('ready');
@@ -106,6 +124,11 @@ describe('startControlPlane', () => {
     expect(db.body.name).toBe(`flotilla_${spec.name.replaceAll('-', '_')}_echo`);
     expect(db.body.role).toBe(db.body.name);
 
+    const mailed = await getJson<{ response: string }>(`http://127.0.0.1:${port}/mail`);
+    expect(mailed.body.response).toMatch(/^250 OK: stored as /);
+    const mail = await getJson<MailList>(`${cp.adminUrl}/v1/mail?to=alice@example.com`, cp.adminToken);
+    expect(mail.body.messages.map((m) => m.subject)).toEqual([`hello from ${echo.instances[0]!.id}`]);
+
     const viaGateway = await getJson<{ path: string; service: string }>(`${cp.gatewayUrl}/echo/hello`);
     expect(viaGateway.status).toBe(200);
     expect(viaGateway.body.service).toBe('echo');
@@ -125,6 +148,8 @@ describe('startControlPlane', () => {
     expect(await readStateFile(spec.stateDir)).toBeUndefined();
     expect(existsSync(join(spec.stateDir, 'postgres', 'postmaster.pid'))).toBe(false);
     await expect(fetch(`${cp.adminUrl}/v1/status`)).rejects.toThrow();
+    const [host, sinkPort] = status.body.mail!.address.split(':') as [string, string];
+    await expect(connects(host, Number(sinkPort))).resolves.toBe(false);
   }, 120_000);
 
   it('names a missing secret and both places to put it before starting anything', async () => {

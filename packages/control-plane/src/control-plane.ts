@@ -4,6 +4,7 @@ import { type Logger, pino } from 'pino';
 import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
 import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
 import { LogStore } from './logs/index.ts';
+import { type Mail, startMail } from './mail/index.ts';
 import { type PostgresHandle, startPostgres } from './postgres/index.ts';
 import { buildSystemStatus, buildWorkloads, Registry } from './registry/index.ts';
 import {
@@ -53,15 +54,17 @@ interface Parts {
   api?: ApiServer;
   postgres?: PostgresHandle;
   logs?: LogStore;
+  mail?: Mail;
   supervisor?: Supervisor;
   stateFile?: true;
 }
 
 /**
- * Starts a whole system: checks local state, resolves secrets, opens the admin API, brings up
- * PostgreSQL and each service's database, then runs every instance and the gateway under the
- * supervisor, pushing a new routing table to the data plane on every change. Any failure stops
- * what was started and rejects with an error that says what to do.
+ * Starts a whole system: checks local state, resolves secrets, starts the SMTP sink (unless a relay
+ * is configured), opens the admin API, brings up PostgreSQL and each service's database, then runs
+ * every instance and the gateway under the supervisor, pushing a new routing table to the data
+ * plane on every change. Any failure stops what was started and rejects with an error that says
+ * what to do.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { spec } = options;
@@ -91,6 +94,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       adminUrl: parts.api?.url ?? '',
       gatewayUrl,
       postgres: postgresStatus,
+      mail: parts.mail,
     });
   const stop = (): Promise<void> => {
     stopping ??= shutdown(parts, spec, log).then(closed.resolve);
@@ -106,6 +110,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const adminToken = await loadOrCreateAdminToken(spec.stateDir);
     const dataPlaneToken = randomToken();
     const secrets = await resolveSecrets(spec, process.env);
+    const mail = await startMail(spec.infrastructure.smtp, { stateDir: spec.stateDir, log, progress });
+    parts.mail = mail;
 
     const logs = new LogStore({ stateDir: spec.stateDir });
     parts.logs = logs;
@@ -120,6 +126,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       table: () => registry.table(),
       scale: (service, replicas, version) => scale(parts, status, service, replicas, version),
       logs,
+      mail,
       // A shutdown asked for mid-start waits for the start to finish: stopping parts while later
       // steps are still starting others would leave those running.
       shutdown: () => {
@@ -156,6 +163,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       logLevel: log.level,
       secrets,
       databaseUrls: postgres.databaseUrls,
+      smtpUrl: mail.smtpUrl,
       gateway: {
         entry: fileURLToPath(import.meta.resolve('@flotilla/gateway/main')),
         host: gatewayHost,
@@ -204,7 +212,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 /**
  * Stops what `parts` holds, in an order that loses no work: instances first, the gateway before
  * the services (the supervisor's order: while the edge drains its in-flight requests the services
- * behind it still answer, and no new request comes in through it). PostgreSQL next, once no
+ * behind it still answer, and no new request comes in through it). The mail sink next, once no
+ * service is left to send (a message being stored is finished first). PostgreSQL next, once no
  * service holds a connection. The log store after the processes whose output it writes. The watch
  * stream and the API last, so that services draining keep getting tables without the endpoints
  * that left, and `flotilla status` can follow the stop. state.json goes at the very end, so that a
@@ -214,6 +223,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<void> {
   const steps: [string, (() => Promise<void>) | undefined][] = [
     ['instances', parts.supervisor && (() => parts.supervisor!.stop())],
+    ['mail sink', parts.mail && (() => parts.mail!.close())],
     ['postgres', parts.postgres && (() => parts.postgres!.stop())],
     ['logs', parts.logs && (() => parts.logs!.close())],
     ['watch stream', parts.watch && (async () => parts.watch!.close())],

@@ -14,6 +14,9 @@ export const CONTROL_PLANE_DEFAULTS = {
     defaultTail: 200,
     maxTail: 10_000,
     followBufferBytes: 1024 * 1024,
+    /** Messages GET /v1/mail returns when `limit` is absent, and the most it returns. */
+    defaultMailLimit: 50,
+    maxMailLimit: 1000,
   },
   /** Time in-flight admin requests get once everything else has stopped. */
   apiCloseGraceMs: 2_000,
@@ -48,4 +51,32 @@ export const LOG_DEFAULTS = {
   ringLines: 1000,
   /** Longest line kept whole; a longer one is cut into pieces so a runaway writer cannot exhaust memory. */
   maxLineBytes: 64 * 1024,
+} as const;
+
+/** Defaults of the built-in SMTP sink. Units are in the names. */
+export const MAIL_DEFAULTS = {
+  /** The sink takes mail from the instances on this machine only. */
+  host: '127.0.0.1',
+  /** The SMTP user of the sink; its password is new on every run. */
+  user: 'flotilla',
+  limits: {
+    /** Largest message accepted; a larger one is refused with 552. */
+    messageBytes: 10 * 1024 * 1024,
+    /** RCPT TO per message; RFC 5321 asks servers to take at least 100, more are refused with 452. */
+    maxRecipients: 100,
+    /** Messages kept; the oldest are deleted, with their files, past this many. */
+    maxMessages: 1000,
+    /** Characters of the plain-text body kept in the index and shown by the API. */
+    textChars: 16 * 1024,
+    /** Characters kept of the From and Subject headers. */
+    headerChars: 1000,
+    /** HTML longer than this is not converted to text, so one message cannot stall the control plane. */
+    htmlToTextChars: 1024 * 1024,
+    /** Connections at once; each may buffer a message of up to `messageBytes`. */
+    maxClients: 32,
+  },
+  /** An idle SMTP connection is closed after this long. */
+  socketTimeoutMs: 60_000,
+  /** Time open SMTP connections get on shutdown before they are closed with 421. */
+  closeGraceMs: 2_000,
 } as const;

@@ -1,5 +1,6 @@
 export { ApiError, type ApiErrorCode, ApiListenError, type ApiListenErrorCode } from './api/index.ts';
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from './control-plane.ts';
+export { MailError, type MailErrorCode } from './mail/index.ts';
 export { PostgresError, type PostgresErrorCode } from './postgres/index.ts';
 export {
   isProcessAlive,
@@ -14,6 +15,9 @@ export type {
   InstanceState,
   InstanceStatus,
   LogLine,
+  MailList,
+  MailMessage,
+  MailStatus,
   ServiceStatus,
   SystemStatus,
   Workload,

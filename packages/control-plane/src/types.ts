@@ -78,7 +78,53 @@ export interface SystemStatus {
   controlPlane: { url: string; pid: number };
   gateway: { url: string };
   postgres: { mode: 'embedded' | 'external' | 'none'; host: string | null; port: number | null };
+  /** Where services' mail goes; null only while the control plane is still starting. */
+  mail: MailStatus | null;
   services: ServiceStatus[];
+}
+
+/**
+ * Where services' mail goes: the built-in SMTP sink or the configured relay. `address` is
+ * `host:port` and never carries credentials.
+ */
+export interface MailStatus {
+  mode: 'sink' | 'relay';
+  address: string;
+}
+
+/** A message the SMTP sink received, as GET /v1/mail lists it and GET /v1/mail/:id returns it. */
+export interface MailMessage {
+  id: string;
+  /** The Message-ID header, angle brackets included; null when the message had none. */
+  messageId: string | null;
+  /** The From header as written (`"Shop" <shop@example.com>`). */
+  from: string;
+  /** Addresses of the To header. */
+  to: string[];
+  /** Addresses of the Cc header. */
+  cc: string[];
+  /** RCPT TO of the SMTP envelope: every address it was sent to, Bcc included. */
+  envelopeTo: string[];
+  subject: string;
+  /** ISO time it first arrived. */
+  receivedAt: string;
+  /** Bytes of the raw message. */
+  size: number;
+  /** How many times it arrived: above 1 when a sender sent the same Message-ID again. */
+  receivedCount: number;
+  /** The plain-text body (HTML converted when there is no text part), cut at the sink's bound. */
+  text: string;
+  textTruncated: boolean;
+}
+
+/** GET /v1/mail */
+export interface MailList {
+  mode: MailStatus['mode'];
+  address: string;
+  /** Newest first. Always empty with a relay, which keeps the mail. */
+  messages: MailMessage[];
+  /** With a relay: where the mail went instead. */
+  message?: string;
 }
 
 /** One log line kept by the control plane, as captured from an instance's stdout or stderr. */

@@ -40,4 +40,7 @@ export const CONTROL_PATHS = {
   scale: '/v1/services/:service/scale',
   logs: '/v1/services/:service/logs',
   shutdown: '/v1/shutdown',
+  /** Mail the SMTP sink received, newest first (`?to=&limit=`). */
+  mail: '/v1/mail',
+  mailMessage: '/v1/mail/:id',
 } as const;

@@ -23,6 +23,7 @@ describe('flotilla status', () => {
     expect(admin.requests).toEqual([{ method: 'GET', url: '/v1/status', body: undefined }]);
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/^shop: up 2m1\ds, control plane pid 4242, table revision 7$/);
+    expect(lines).toContain('  mail     SMTP sink 127.0.0.1:2525 (flotilla mail lists what arrived)');
     expect(lines).toContain('orders  v1 100% x2');
     expect(lines).toContain('  VERSION  INSTANCE     PID   PORT   STATE      RESTARTS  UPTIME');
     expect(result.stdout).toMatch(/^ {2}v1 {7}orders-v1-1 {2}5001 {2}40001 {2}ready {6}0 {9}2m1\ds$/m);
@@ -83,6 +84,13 @@ describe('flotilla status', () => {
 });
 
 describe('renderStatus', () => {
+  it('names the relay where mail goes when one is configured', () => {
+    const status = { ...sampleStatus(), mail: { mode: 'relay', address: 'smtp.example.com:587' } as const };
+    expect(renderStatus(status, Date.now(), false)).toContain(
+      '\n  mail     SMTP relay smtp.example.com:587\n',
+    );
+  });
+
   it('shows uptimes as people read them and no colour unless asked', () => {
     const status = sampleStatus(3_725_000);
     const text = renderStatus(status, Date.parse(status.startedAt) + 3_725_000, false);

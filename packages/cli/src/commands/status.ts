@@ -10,9 +10,10 @@ const spec = {
   name: 'status',
   summary: 'show every service and instance of the running system',
   description: [
-    'Asks the running control plane for the state of the system and prints a table per service:',
-    'version, instance id, pid, port, state, restarts and uptime, with the reason of the last exit',
-    'of any instance that is not ready. Exits 1 when the system is not running.',
+    'Asks the running control plane for the state of the system: the gateway, admin and mail',
+    'addresses, then a table per service: version, instance id, pid, port, state, restarts and uptime,',
+    'with the reason of the last exit of any instance that is not ready. Exits 1 when the system is',
+    'not running.',
   ].join('\n'),
   flags: {
     file: FILE_FLAG,
@@ -50,6 +51,7 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     `${system.system}: up ${since(system.startedAt)}, control plane pid ${system.controlPlane.pid}, table revision ${system.revision}`,
     `  gateway  ${system.gateway.url}`,
     `  admin    ${system.controlPlane.url}`,
+    `  mail     ${mailLine(system.mail)}`,
   ];
   for (const service of system.services) {
     lines.push('', serviceHeading(service));
@@ -83,6 +85,14 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     }
   }
   return lines.join('\n');
+}
+
+/** Where mail goes. A control plane that is still starting (or predates mail) reports none. */
+function mailLine(mail: SystemStatus['mail'] | undefined): string {
+  if (!mail) return '-';
+  return mail.mode === 'sink'
+    ? `SMTP sink ${mail.address} (flotilla mail lists what arrived)`
+    : `SMTP relay ${mail.address}`;
 }
 
 /** `orders  v1 90% x2, v2 10% x1`; the gateway has no traffic split, only replicas. */

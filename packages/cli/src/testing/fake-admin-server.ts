@@ -96,6 +96,7 @@ export function sampleStatus(agoMs = 130_000): SystemStatus {
     controlPlane: { url: 'http://127.0.0.1:7070', pid: 4242 },
     gateway: { url: 'http://127.0.0.1:8080' },
     postgres: { mode: 'none', host: null, port: null },
+    mail: { mode: 'sink', address: '127.0.0.1:2525' },
     services: [
       {
         name: 'orders',

@@ -1,12 +1,23 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseSpec } from '@flotilla/spec';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MailStore, type ParsedMessage, startMail } from '../mail/index.ts';
 import { Registry } from '../registry/index.ts';
-import type { LogLine, ServiceStatus, SystemStatus } from '../types.ts';
+import type { LogLine, MailList, MailMessage, ServiceStatus, SystemStatus } from '../types.ts';
 import { WatchStream } from '../watch/index.ts';
-import { type ApiBackend, ApiListenError, type ApiServer, type LogFilter, startApiServer } from './index.ts';
+import {
+  type ApiBackend,
+  ApiListenError,
+  type ApiServer,
+  type LogFilter,
+  type MailSource,
+  startApiServer,
+} from './index.ts';
 
 const ADMIN = 'admin-token-0123456789';
 const DATA_PLANE = 'data-plane-token-abcdef';
@@ -17,6 +28,8 @@ const limits = {
   defaultTail: 200,
   maxTail: 10_000,
   followBufferBytes: 1 << 20,
+  defaultMailLimit: 50,
+  maxMailLimit: 1000,
 };
 
 const spec = parseSpec(
@@ -41,6 +54,7 @@ const status: SystemStatus = {
   controlPlane: { url: 'http://127.0.0.1:7070', pid: process.pid },
   gateway: { url: 'http://127.0.0.1:8080' },
   postgres: { mode: 'none', host: null, port: null },
+  mail: { mode: 'sink', address: '127.0.0.1:2525' },
   services: [serviceStatus('orders', 'service', ['v1', 'v2']), serviceStatus('gateway', 'gateway', ['v1'])],
 };
 
@@ -84,8 +98,19 @@ let logs: Lines;
 let scaled: [string, number, string | undefined][];
 let shutdowns: number;
 let failStatus: boolean;
+let mailDir: string;
+let store: MailStore;
+let mail: MailSource;
 
 beforeEach(async () => {
+  mailDir = await mkdtemp(join(tmpdir(), 'flotilla-api-mail-'));
+  store = await MailStore.open({ dir: mailDir, maxMessages: 1000 });
+  mail = {
+    mode: 'sink',
+    address: '127.0.0.1:2525',
+    list: (query) => store.list(query),
+    get: (id) => store.get(id),
+  };
   logs = new Lines();
   scaled = [];
   shutdowns = 0;
@@ -103,6 +128,9 @@ beforeEach(async () => {
       return status.services.find((s) => s.name === service)!;
     },
     logs,
+    get mail() {
+      return mail;
+    },
     shutdown: () => {
       shutdowns += 1;
     },
@@ -123,6 +151,7 @@ beforeEach(async () => {
 afterEach(async () => {
   watch.close();
   await api.close();
+  await rm(mailDir, { recursive: true, force: true });
 });
 
 function call(path: string, init: { token?: string; method?: string; body?: string } = {}) {
@@ -177,6 +206,8 @@ describe('authorization', () => {
     ['POST', '/v1/services/orders/scale', '{"replicas":2}'],
     ['GET', '/v1/services/orders/logs', undefined],
     ['POST', '/v1/shutdown', undefined],
+    ['GET', '/v1/mail', undefined],
+    ['GET', '/v1/mail/0123456789ab', undefined],
   ])('refuses the data-plane token for %s %s', async (method, path, body) => {
     await expectError(await call(path, { token: DATA_PLANE, method, body }), 403, 'FORBIDDEN');
     expect(scaled).toEqual([]);
@@ -343,6 +374,120 @@ describe('logs', () => {
     await expectError(await call('/v1/services/orders/logs?tail=-3', { token: ADMIN }), 400, 'BAD_REQUEST');
     await expectError(await call('/v1/services/orders/logs?tail=ten', { token: ADMIN }), 400, 'BAD_REQUEST');
     await expectError(await call('/v1/services/billing/logs', { token: ADMIN }), 404, 'NOT_FOUND');
+  });
+});
+
+describe('mail', () => {
+  /** Stores a message straight into the sink's store, as if it had arrived over SMTP. */
+  const deliver = (n: number, fields: Partial<ParsedMessage> = {}) =>
+    store.add(
+      Buffer.from(`message ${n}`),
+      {
+        messageId: `<m${n}@test>`,
+        from: 'Shop <shop@example.com>',
+        to: [`user${n}@example.com`],
+        cc: [],
+        envelopeTo: [`user${n}@example.com`],
+        subject: `message ${n}`,
+        size: 10,
+        text: `body ${n}`,
+        textTruncated: false,
+        ...fields,
+      },
+      new Date(Date.UTC(2026, 0, 1, 0, 0, n)),
+    );
+  const list = async (query = '') => {
+    const response = await call(`/v1/mail${query}`, { token: ADMIN });
+    expect(response.status).toBe(200);
+    return (await response.json()) as MailList;
+  };
+
+  it('answers 401 without the admin token', async () => {
+    await expectError(await call('/v1/mail'), 401, 'UNAUTHORIZED');
+    await expectError(await call('/v1/mail/0123456789ab', { token: 'nope' }), 401, 'UNAUTHORIZED');
+  });
+
+  it('lists what the sink received, newest first, 50 by default, with the text', async () => {
+    for (let n = 1; n <= 60; n++) await deliver(n);
+    const body = await list();
+    expect(body.mode).toBe('sink');
+    expect(body.address).toBe('127.0.0.1:2525');
+    expect(body.messages).toHaveLength(50);
+    expect(body.messages[0]).toMatchObject({ subject: 'message 60', receivedAt: '2026-01-01T00:01:00.000Z' });
+    expect(body.messages.at(-1)?.subject).toBe('message 11');
+    expect(body.messages[0]?.text).toBe('body 60');
+    expect((await list('?limit=3')).messages.map((m) => m.subject)).toEqual([
+      'message 60',
+      'message 59',
+      'message 58',
+    ]);
+  });
+
+  it('filters on any recipient (To, Cc or envelope) whatever the case', async () => {
+    await deliver(1, { to: ['Alice@Example.com'], envelopeTo: ['Alice@Example.com'] });
+    await deliver(2, { cc: ['alice@example.com'] });
+    await deliver(3, { to: ['bob@example.com'], envelopeTo: ['bob@example.com', 'ALICE@example.com'] });
+    await deliver(4, { to: ['bob@example.com'], envelopeTo: ['bob@example.com'] });
+    const alice = await list('?to=alice%40EXAMPLE.com');
+    expect(alice.messages.map((m) => m.subject)).toEqual(['message 3', 'message 2', 'message 1']);
+    expect((await list('?to=nobody@example.com')).messages).toEqual([]);
+  });
+
+  it.each([
+    ['zero', '?limit=0'],
+    ['over 1000', '?limit=1001'],
+    ['negative', '?limit=-1'],
+    ['a word', '?limit=ten'],
+    ['an exponent', '?limit=1e2'],
+    ['empty', '?limit='],
+  ])('answers 400 for a limit that is %s', async (_, query) => {
+    const message = await expectError(await call(`/v1/mail${query}`, { token: ADMIN }), 400, 'BAD_REQUEST');
+    expect(message).toBe('"limit" must be a whole number from 1 to 1000.');
+  });
+
+  it('answers 400 for an empty to', async () => {
+    await expectError(await call('/v1/mail?to=', { token: ADMIN }), 400, 'BAD_REQUEST');
+  });
+
+  it('returns one message with its text, and 404 saying where to look for an unknown id', async () => {
+    const { entry } = await deliver(1, { text: 'Your order has shipped.' });
+    const response = await call(`/v1/mail/${entry.id}`, { token: ADMIN });
+    expect(response.status).toBe(200);
+    expect((await response.json()) as MailMessage).toEqual({
+      ...entry,
+      text: 'Your order has shipped.',
+      textTruncated: false,
+    });
+    const message = await expectError(
+      await call('/v1/mail/ffffffffffff', { token: ADMIN }),
+      404,
+      'NOT_FOUND',
+    );
+    expect(message).toContain('flotilla mail');
+  });
+
+  it('says mail goes to the relay, without its credentials, when one is configured', async () => {
+    mail = await startMail(
+      { url: 'smtp://shop:relay-secret@smtp.example.com:587', sinkPort: 0 },
+      {
+        stateDir: mailDir,
+        log,
+      },
+    );
+    const body = await list('?to=alice@example.com');
+    expect(body).toEqual({
+      mode: 'relay',
+      address: 'smtp.example.com:587',
+      messages: [],
+      message: expect.stringContaining('Mail goes to the SMTP relay smtp.example.com:587'),
+    });
+    const message = await expectError(
+      await call('/v1/mail/0123456789ab', { token: ADMIN }),
+      404,
+      'NOT_FOUND',
+    );
+    expect(message).toContain('relay smtp.example.com:587');
+    expect(JSON.stringify(body) + message).not.toContain('relay-secret');
   });
 });
 

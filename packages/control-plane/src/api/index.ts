@@ -1,5 +1,5 @@
 export { type Caller, identifyCaller } from './auth.ts';
-export type { ApiBackend, LogFilter, LogSource, WatchHandler } from './backend.ts';
+export type { ApiBackend, LogFilter, LogSource, MailQuery, MailSource, WatchHandler } from './backend.ts';
 export {
   API_ERRORS,
   ApiError,
@@ -8,5 +8,6 @@ export {
   type ApiListenErrorCode,
 } from './errors.ts';
 export type { LogLimits } from './logs.ts';
+export type { MailListLimits } from './mail.ts';
 export type { ApiLimits } from './routes.ts';
 export { type ApiServer, type ApiServerOptions, startApiServer } from './server.ts';

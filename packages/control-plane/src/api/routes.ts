@@ -4,12 +4,13 @@ import type { ServiceStatus } from '../types.ts';
 import type { ApiBackend, WatchHandler } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { type LogLimits, streamLogs } from './logs.ts';
+import { getMail, listMail, type MailListLimits } from './mail.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { parseScaleRequest } from './scale-request.ts';
 import { sendJson } from './send.ts';
 
 /** Limits the admin API enforces; the control plane fills them from its defaults. */
-export interface ApiLimits extends LogLimits {
+export interface ApiLimits extends LogLimits, MailListLimits {
   bodyBytes: number;
   maxReplicas: number;
 }
@@ -74,6 +75,18 @@ export const ROUTES: readonly Route[] = [
       const target = findService(backend, params.service!);
       track(streamLogs(res, { logs: backend.logs, workload: target.name, query, limits }));
     },
+  },
+  {
+    method: 'GET',
+    path: CONTROL_PATHS.mail,
+    dataPlane: false,
+    handle: ({ res, query, backend, limits }) => sendJson(res, 200, listMail(backend.mail, query, limits)),
+  },
+  {
+    method: 'GET',
+    path: CONTROL_PATHS.mailMessage,
+    dataPlane: false,
+    handle: ({ res, params, backend }) => sendJson(res, 200, getMail(backend.mail, params.id!)),
   },
   {
     method: 'POST',

@@ -1,5 +1,5 @@
 import type { SystemSpec } from '@flotilla/spec';
-import type { InstanceStatus, ServiceStatus, SystemStatus, Workload } from '../types.ts';
+import type { InstanceStatus, MailStatus, ServiceStatus, SystemStatus, Workload } from '../types.ts';
 
 /** Everything GET /v1/status reports, gathered by the control plane. */
 export interface StatusInput {
@@ -13,6 +13,8 @@ export interface StatusInput {
   adminUrl: string;
   gatewayUrl: string;
   postgres: SystemStatus['postgres'];
+  /** Undefined until the mail step has run. */
+  mail: MailStatus | undefined;
 }
 
 /** The system's status: each workload with its versions and instances. Pure. */
@@ -40,6 +42,8 @@ export function buildSystemStatus(input: StatusInput): SystemStatus {
     controlPlane: { url: input.adminUrl, pid: process.pid },
     gateway: { url: input.gatewayUrl },
     postgres: input.postgres,
+    // Picked field by field: what holds the mail status also holds the sink's URL with its password.
+    mail: input.mail ? { mode: input.mail.mode, address: input.mail.address } : null,
     services,
   };
 }

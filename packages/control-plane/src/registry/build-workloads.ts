@@ -11,6 +11,8 @@ export interface WorkloadContext {
   secrets: Record<string, Record<string, string>>;
   /** DATABASE_URL of each service with `database: true`. */
   databaseUrls: Record<string, string>;
+  /** FLOTILLA_SMTP_URL of every service: the built-in sink's URL, or the configured relay's. */
+  smtpUrl: string;
   /** The gateway's entry file and the one public listener all its replicas share. */
   gateway: { entry: string; host: string; port: number };
 }
@@ -78,6 +80,7 @@ function serviceWorkload(
       ...common,
       [ENV.service]: name,
       [ENV.gracePeriodMs]: String(service.terminationGracePeriodMs),
+      [ENV.smtpUrl]: context.smtpUrl,
       ...(databaseUrl === undefined ? {} : { [ENV.databaseUrl]: databaseUrl }),
     },
     probes: { liveness: { ...service.probes.liveness }, readiness: { ...service.probes.readiness } },

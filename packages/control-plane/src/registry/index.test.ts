@@ -157,6 +157,7 @@ describe('buildWorkloads', () => {
     logLevel: 'debug',
     secrets: { orders: { STRIPE_KEY: 'sk' }, users: {} },
     databaseUrls: { orders: 'postgres://flotilla_shop_orders:pw@127.0.0.1:5432/flotilla_shop_orders' },
+    smtpUrl: 'smtp://flotilla:sink-password@127.0.0.1:2525',
     gateway: { entry: '/opt/gateway/main.ts', host: '127.0.0.1', port: 18080 },
   });
   const byName = Object.fromEntries(workloads.map((w) => [w.name, w]));
@@ -178,6 +179,12 @@ describe('buildWorkloads', () => {
       [ENV.databaseUrl]: 'postgres://flotilla_shop_orders:pw@127.0.0.1:5432/flotilla_shop_orders',
     });
     expect(byName.users!.env[ENV.databaseUrl]).toBeUndefined();
+  });
+
+  it('gives every service FLOTILLA_SMTP_URL and the gateway, which sends no mail, none', () => {
+    expect(byName.orders!.env[ENV.smtpUrl]).toBe('smtp://flotilla:sink-password@127.0.0.1:2525');
+    expect(byName.users!.env[ENV.smtpUrl]).toBe('smtp://flotilla:sink-password@127.0.0.1:2525');
+    expect(byName.gateway!.env[ENV.smtpUrl]).toBeUndefined();
   });
 
   it('gives each version its replicas, entry and env', () => {
@@ -212,6 +219,9 @@ describe('buildWorkloads', () => {
       adminUrl: 'http://127.0.0.1:7070',
       gatewayUrl: 'http://127.0.0.1:18080',
       postgres: { mode: 'external', host: '127.0.0.1', port: 5432 },
+      mail: Object.assign({ mode: 'sink', address: '127.0.0.1:2525' } as const, {
+        smtpUrl: 'smtp://flotilla:sink-password@127.0.0.1:2525',
+      }),
     });
     expect(status).toMatchObject({
       system: 'shop',
@@ -220,6 +230,8 @@ describe('buildWorkloads', () => {
       controlPlane: { url: 'http://127.0.0.1:7070', pid: process.pid },
       gateway: { url: 'http://127.0.0.1:18080' },
     });
+    expect(status.mail).toEqual({ mode: 'sink', address: '127.0.0.1:2525' });
+    expect(JSON.stringify(status)).not.toContain('sink-password');
     expect(status.services.map((s) => s.name)).toEqual(['orders', 'users', 'gateway']);
     expect(status.services[0]!.versions).toEqual([
       { name: 'v1', weight: 90, replicas: 3 },

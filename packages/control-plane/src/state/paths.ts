@@ -10,5 +10,6 @@ export function statePaths(stateDir: string) {
     secrets: join(stateDir, 'secrets'),
     postgresData: join(stateDir, 'postgres'),
     logs: join(stateDir, 'logs'),
+    mail: join(stateDir, 'mail'),
   };
 }
