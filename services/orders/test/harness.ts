@@ -3,7 +3,7 @@ import { createMeshClient } from '@flotilla/mesh';
 import type { MeshClient, Service } from '@flotilla/runtime';
 import type { RoutingTable } from '@flotilla/spec';
 import { buildPaymentsService } from '../../payments/src/app.ts';
-import { createDatabases } from '../../../test/support/databases.ts';
+import { createExtraDatabase } from '../../../test/support/databases.ts';
 import { startTestPostgres } from '../../../test/support/postgres.ts';
 import { buildOrdersService } from '../src/app.ts';
 
@@ -65,7 +65,10 @@ export const CARDS = {
 /** Starts the two services on one test PostgreSQL server. */
 export async function startShop(): Promise<Shop> {
   const postgres = await startTestPostgres();
-  const dbs = await createDatabases(postgres.url, ['orders', 'payments', 'bus']);
+  const [ordersDb, paymentsDb, busDb] = await Promise.all(
+    ['orders', 'payments', 'bus'].map((name) => createExtraDatabase(postgres.url, name)),
+  );
+  const dbs = { urls: { orders: ordersDb!.url, payments: paymentsDb!.url, bus: busDb!.url } };
   const env = (database: string, port = 0) => ({
     DATABASE_URL: database,
     FLOTILLA_BUS_URL: dbs.urls.bus!,
@@ -129,7 +132,7 @@ export async function startShop(): Promise<Shop> {
       await orders.stop();
       await payments.stop();
       await mesh.close();
-      await dbs.drop();
+      await Promise.all([ordersDb, paymentsDb, busDb].map((db) => db!.drop()));
       await postgres.stop();
     },
   };
