@@ -74,8 +74,9 @@ export interface Service {
   readonly patch: RouteMethod;
   readonly delete: RouteMethod;
   /**
-   * Listens on HOST:PORT, applies migrations and, under Flotilla, waits for the first routing
-   * table of the mesh, then turns ready. Installs SIGTERM and SIGINT
+   * Listens on HOST:PORT, applies migrations, creates the event tables, declares the event
+   * subscription and starts the outbox relay and, under Flotilla, waits for the first routing
+   * table of the mesh, then turns ready and starts handling events. Installs SIGTERM and SIGINT
    * handlers that drain and exit (0 when drained in time, 1 when the grace period cut requests);
    * a second signal ends the process at once.
    */
@@ -112,8 +113,6 @@ export function createService(options: ServiceOptions): Service {
     );
   }
   const pool = options.database ? createPool(env, identity, log) : undefined;
-  const events: EventsRuntime | undefined =
-    pool && options.events ? createEventsRuntime({ pool, identity, options: options.events }) : undefined;
   const migrationsDir = options.database?.migrationsDir;
 
   const metrics = new Registry();
@@ -129,6 +128,11 @@ export function createService(options: ServiceOptions): Service {
     labelNames,
     buckets: RUNTIME_DEFAULTS.requestDurationBucketsS,
   });
+
+  const events: EventsRuntime | undefined =
+    pool && options.events
+      ? createEventsRuntime({ pool, identity, options: options.events, env, log, metrics })
+      : undefined;
 
   const router = new Router<RouteEntry>();
   const inflight = new Set<Context>();
@@ -209,12 +213,17 @@ export function createService(options: ServiceOptions): Service {
   const shutdown = async (): Promise<boolean> => {
     for (const signal of SIGNALS) process.off(signal, onSignal);
     log.info({ inflight: inflight.size, grace_ms: identity.gracePeriodMs }, 'shutting down');
+    // Event handlers finish alongside requests; the relay keeps publishing what those requests
+    // commit until the last one is done, and the pool closes after both.
+    const consumersStopped = events?.stopConsuming();
     const drained = await drain({
       server,
       inflight,
       graceMs: identity.gracePeriodMs,
       log,
       release: async () => {
+        await consumersStopped;
+        await events?.close();
         await Promise.all([pool?.end(), mesh?.close()]);
       },
     });
@@ -301,6 +310,8 @@ export function createService(options: ServiceOptions): Service {
         ]);
         phase = 'serving';
         log.info('ready');
+        // A stop() that came while starting has already stopped consuming: do not start it after.
+        if (!stopping) await events?.consume();
       } catch (err) {
         log.fatal({ err }, 'start-up failed');
         await service.stop();
