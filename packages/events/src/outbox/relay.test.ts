@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import pg from 'pg';
@@ -9,6 +10,7 @@ import { startTestPostgres, type TestPostgres } from '../../../../test/support/p
 import { RABBITMQ, rabbitmqReachable } from '../../../../test/support/rabbitmq.ts';
 import { startTcpProxy } from '../../../../test/support/tcp-proxy.ts';
 import type { Bus } from '../bus.ts';
+import type { OutboxMessage } from '../diagnostics.ts';
 import { createEnvelope, type EventEnvelope } from '../envelope.ts';
 import { PostgresBus } from '../postgres/index.ts';
 import { RabbitMqBus } from '../rabbitmq/index.ts';
@@ -186,7 +188,15 @@ describe('outbox relay', () => {
           cleanups.unshift(() => removeQueue(sub));
         }
         const relayBus = track(backend.create(proxy));
-        track(new OutboxRelay({ db, bus: relayBus })).start();
+        const relay = track(new OutboxRelay({ db, bus: relayBus }));
+        const reported: number[] = [];
+        const onOutbox = (message: unknown) => {
+          const m = message as OutboxMessage;
+          if (m.relay === relay) reported.push(m.pending);
+        };
+        subscribe('flotilla:events:outbox', onOutbox);
+        cleanups.push(async () => unsubscribe('flotilla:events:outbox', onOutbox));
+        relay.start();
         const [first] = await write(type);
         await eventually(() => expect(received).toEqual([first!.id]));
 
@@ -195,11 +205,13 @@ describe('outbox relay', () => {
         await sleep(700);
         expect(await pending()).toBe(5);
         expect(received).toEqual([first!.id]);
+        expect(reported).toContain(5);
 
         proxy.restore();
         const all = [first!, ...during].map((e) => e.id).sort();
         await eventually(() => expect([...new Set(received)].sort()).toEqual(all), 15_000);
         expect(await pending()).toBe(0);
+        await eventually(() => expect(reported.at(-1)).toBe(0));
       },
     );
   }

@@ -96,9 +96,14 @@ export class OutboxRelay {
       this.#again = true;
       return;
     }
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-    });
+    this.#running = this.#run()
+      .catch((err: unknown) => {
+        this.#log.warn({ err }, 'the outbox relay failed: looking again later');
+        this.#arm(this.#pollIntervalMs);
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
   }
 
   async #run(): Promise<void> {
@@ -120,8 +125,13 @@ export class OutboxRelay {
       this.#failures = 0;
       if (pass.full) this.#again = true;
     } while (this.#again && !this.#stopped);
-    if (this.#failures === 0) this.#arm(this.#pollIntervalMs);
-    await this.#reportPending();
+    if (this.#failures > 0) {
+      await this.#reportPending();
+      return;
+    }
+    this.#arm(this.#pollIntervalMs);
+    // The last pass found less than a batch: only rows other relays hold right now are left.
+    if (diagnostics.outbox.hasSubscribers) diagnostics.outbox.publish({ relay: this, pending: 0 });
   }
 
   /** Claims a batch, publishes it, deletes what the bus confirmed and commits. */
@@ -175,6 +185,7 @@ export class OutboxRelay {
     }, ms);
   }
 
+  /** Counts the outbox while the bus refuses events, when the backlog is worth watching. */
   async #reportPending(): Promise<void> {
     if (!diagnostics.outbox.hasSubscribers) return;
     try {

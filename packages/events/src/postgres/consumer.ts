@@ -90,9 +90,14 @@ export class PgConsumer implements Consumer {
       this.#again = true;
       return;
     }
-    this.#looking = this.#look().finally(() => {
-      this.#looking = undefined;
-    });
+    this.#looking = this.#look()
+      .catch((err: unknown) => {
+        this.#o.log.warn({ err, subscription: this.subscription }, 'looking at the queue failed');
+        this.#arm(this.#o.pollIntervalMs);
+      })
+      .finally(() => {
+        this.#looking = undefined;
+      });
   }
 
   stop(): Promise<void> {
