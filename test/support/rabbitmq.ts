@@ -18,6 +18,6 @@ export async function rabbitmqReachable(): Promise<boolean> {
     socket.once('timeout', () => done(false));
     socket.connect(RABBITMQ.port, RABBITMQ.host);
   });
-  if (!up) console.warn('RabbitMQ at 127.0.0.1:5672 is unreachable: skipping the tests that need it');
+  if (!up) console.warn(`RabbitMQ at ${RABBITMQ.host}:${RABBITMQ.port} is unreachable: skipping the tests that need it`);
   return up;
 }

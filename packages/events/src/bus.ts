@@ -25,7 +25,7 @@ export interface SendOptions {
 
 /** How consume() delivers. */
 export interface ConsumeOptions {
-  /** Deliveries handed out and not yet settled, at most. @default 16 */
+  /** Deliveries handed out and not yet settled, at most. @default 4 */
   prefetch?: number;
 }
 

@@ -15,8 +15,11 @@ export const EVENTS_DEFAULTS = {
   retryJitter: 0.2,
   /** Longest delay of a retry or a send; the RabbitMQ delay levels reach this far. */
   maxDelayCeilingMs: 3_600_000,
-  /** Deliveries one consumer has unsettled at once. */
-  prefetch: 16,
+  /**
+   * Deliveries one consumer has unsettled at once. Each holds a database connection while its
+   * handler runs, so this stays well below the runtime's pool of 10, leaving room for requests.
+   */
+  prefetch: 4,
   /**
    * Key of the transaction-level advisory lock under which the outbox, inbox and dead-letter
    * tables are created. Any fixed bigint works as long as every replica uses the same one: the

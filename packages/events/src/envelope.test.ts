@@ -103,7 +103,7 @@ describe('resolveEventsOptions', () => {
     const options = resolveEventsOptions({ retry: { maxAttempts: 3 } });
     expect(options).toEqual({
       retry: { maxAttempts: 3, initialDelayMs: 250, maxDelayMs: 30_000 },
-      prefetch: 16,
+      prefetch: 4,
     });
     expect(Object.isFrozen(options.retry)).toBe(true);
   });

@@ -15,7 +15,7 @@ export interface RetryPolicy {
 export interface EventsOptions {
   /** How failed handlers are retried. */
   retry?: Partial<RetryPolicy>;
-  /** Deliveries an instance handles at once. @default 16 */
+  /** Deliveries an instance handles at once, each holding a database connection. @default 4 */
   prefetch?: number;
 }
 

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createExtraDatabase, type ExtraDatabase } from '../../../../test/support/databases.ts';
 import { eventually } from '../../../../test/support/eventually.ts';
 import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
+import { startTcpProxy } from '../../../../test/support/tcp-proxy.ts';
 import { listDeadLetters, replayDeadLetters } from '../dead-letters.ts';
 import type { ConsumedMessage, ConsumeOutcome } from '../diagnostics.ts';
 import { createEnvelope, type EventEnvelope } from '../envelope.ts';
@@ -58,11 +59,12 @@ async function consume(
   type: string,
   handler: EventHandler,
   retry: Partial<RetryPolicy> = {},
+  database: pg.Pool = db,
 ): Promise<{ sub: string; outcomes: () => ConsumeOutcome[]; consumer: InboxConsumer }> {
   const sub = `sub-${randomBytes(4).toString('hex')}`;
   await bus.declare(sub, [type]);
   const consumer = new InboxConsumer({
-    db,
+    db: database,
     bus,
     subscription: sub,
     handlers: new Map([[type, handler]]),
@@ -180,6 +182,36 @@ describe('inbox consumer', () => {
     expect(garbage?.error).toMatch(/^EventsError: Not a Flotilla event envelope/);
     expect(noHandler).toMatchObject({ envelope: unhandled, attempts: 1 });
     expect(noHandler?.error).toContain(`no handler for ${unhandled.type}`);
+  });
+
+  it('waits out its own database being unreachable instead of dead-lettering, and applies the effect once it is back', async () => {
+    const url = new URL(serviceDb.url);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    url.hostname = proxy.host;
+    url.port = String(proxy.port);
+    const proxied = new pg.Pool({ connectionString: url.toString() });
+    proxied.on('error', () => undefined);
+    cleanups.push(
+      () => proxy.close(),
+      () => proxied.end(),
+    );
+    const type = newType();
+    const { sub, outcomes } = await consume(
+      type,
+      effect,
+      { maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 50 },
+      proxied,
+    );
+    proxy.cut();
+    const e = event(type);
+    await bus.send(sub, e);
+
+    await eventually(() => expect(outcomes().length).toBeGreaterThanOrEqual(4));
+    expect(new Set(outcomes())).toEqual(new Set(['retried']));
+    proxy.restore();
+    await eventually(() => expect(outcomes().at(-1)).toBe('processed'));
+    expect(await effectsOf(e)).toBe(1);
+    expect(await listDeadLetters(db)).toEqual([]);
   });
 
   it('replays only the dead letters named by id', async () => {

@@ -31,7 +31,9 @@ const ERROR_TEXT_MAX = 4_000;
  * the same transaction, COMMIT, ack. A handler that throws is rolled back and retried with
  * jittered exponential backoff; after maxAttempts, or at once for an envelope that does not parse
  * or a type with no handler, the event goes to the dead letters, so nothing is lost and nothing
- * loops. An ack that fails after the commit only means a redelivery, which the inbox drops.
+ * loops. A database that fails before the handler runs is retried without end rather than counted,
+ * so an outage of the service's own database dead-letters nothing. An ack that fails after the
+ * commit only means a redelivery, which the inbox drops.
  */
 export class InboxConsumer {
   readonly #db: pg.Pool;
@@ -78,6 +80,7 @@ export class InboxConsumer {
       return this.#deadLetter(delivery, envelope, err);
     }
     let outcome: ConsumeOutcome;
+    let handlerRan = false;
     try {
       outcome = await inTransaction(this.#db, async (tx) => {
         const recorded = await tx.query(
@@ -85,12 +88,14 @@ export class InboxConsumer {
           [envelope.id, envelope.type],
         );
         if (recorded.rowCount === 0) return 'duplicate';
+        handlerRan = true;
         await handler(envelope, tx);
         return 'processed';
       });
     } catch (err) {
       const { maxAttempts } = this.#options.retry;
-      if (delivery.attempt >= maxAttempts) return this.#deadLetter(delivery, envelope, err);
+      // Only the handler's own failures use up attempts: an unreachable database is waited out.
+      if (handlerRan && delivery.attempt >= maxAttempts) return this.#deadLetter(delivery, envelope, err);
       const delayMs = backoffMs(delivery.attempt, {
         ...this.#options.retry,
         jitter: EVENTS_DEFAULTS.retryJitter,
@@ -103,7 +108,9 @@ export class InboxConsumer {
           max_attempts: maxAttempts,
           retry_in_ms: delayMs,
         },
-        'event handler failed: retrying',
+        handlerRan
+          ? 'event handler failed: retrying'
+          : "the service's database failed before the handler ran: retrying",
       );
       if (await this.#settle(() => delivery.retry(delayMs), envelope)) this.#report(envelope, 'retried');
       return;
