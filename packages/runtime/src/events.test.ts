@@ -166,6 +166,27 @@ describe('service events', () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it('starts three replicas at once on a fresh database, creating the event tables once', async () => {
+    const fresh = await createExtraDatabase(postgres.url, 'replicas');
+    try {
+      const replicas = [1, 2, 3].map(() =>
+        createService({
+          name: 'payments',
+          database: {},
+          events: {},
+          env: env(fresh.url),
+          logDestination: { write: () => undefined },
+        }),
+      );
+      running.push(...replicas);
+      await Promise.all(replicas.map((r) => r.start()));
+      expect(replicas.every((r) => r.ready)).toBe(true);
+    } finally {
+      await Promise.all(running.splice(0).map((s) => s.stop()));
+      await fresh.drop();
+    }
+  });
+
   it('runs the transaction at the isolation asked for, commits what resolves and rolls back what throws', async () => {
     const orders = await startOrders();
     await orders.db.query('CREATE TABLE IF NOT EXISTS marks (name text)');

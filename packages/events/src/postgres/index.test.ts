@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../../../test/support/eventually.ts';
 import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
+import { startTcpProxy } from '../../../../test/support/tcp-proxy.ts';
 import { busContract } from '../bus.contract.ts';
 import { createEnvelope } from '../envelope.ts';
 import { PostgresBus } from './index.ts';
@@ -80,6 +81,36 @@ describe('postgres bus', () => {
       expect(seen).toEqual(['slow']);
     } finally {
       await Promise.all([slow!.close(), other!.close()]);
+    }
+  });
+
+  it('listens again once its cut connection is restored, so an event arrives at once rather than at the next poll', async () => {
+    const target = new URL(postgres.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const bus = new PostgresBus({ url: urlOf(proxy), pollIntervalMs: 60_000 });
+    const direct = new PostgresBus({ url: postgres.url });
+    const sub = `listen-${randomBytes(4).toString('hex')}`;
+    const arrived = new Map<string, number>();
+    try {
+      await bus.declare(sub, ['listen.tested']);
+      await bus.consume(sub, async (d) => {
+        arrived.set((d.body as { id: string }).id, Date.now());
+        await d.ack();
+      });
+      proxy.cut();
+      await sleep(300);
+      proxy.restore();
+      // Long enough for the LISTEN connection's backoff to have reconnected it.
+      await sleep(2_500);
+
+      const e = createEnvelope({ type: 'listen.tested', source: '/test/listen', data: {} });
+      const sentAtMs = Date.now();
+      await direct.publish(e);
+      await eventually(() => expect(arrived.has(e.id)).toBe(true), 1_000);
+      expect(arrived.get(e.id)! - sentAtMs).toBeLessThan(1_000);
+    } finally {
+      await Promise.all([bus.close(), direct.close()]);
+      await proxy.close();
     }
   });
 
