@@ -52,6 +52,11 @@ export class RabbitConsumer implements Consumer {
     const { consumerTag } = await ch.consume(queue, (message) => this.#deliver(model, ch, message), {
       noAck: false,
     });
+    if (this.#stopped) {
+      // Stopped while attaching (a consume() that failed as the connection was replaced).
+      await ch.close().catch(() => undefined);
+      return;
+    }
     this.#channel = ch;
     this.#tag = consumerTag;
   }

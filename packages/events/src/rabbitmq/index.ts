@@ -117,7 +117,8 @@ export class RabbitMqBus implements Bus {
     try {
       await consumer.attach(link.model);
     } catch (cause) {
-      this.#consumers.delete(consumer);
+      // A reconnection may have attached it meanwhile: stop it there too.
+      await consumer.stop();
       throw unavailable(`starting to consume ${subscription}`, cause as Error);
     }
     return consumer;
