@@ -18,6 +18,8 @@ export const RUNTIME_DEFAULTS = {
   requestDurationBucketsS: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   /** Sampling resolution of the event-loop delay monitor behind `nodejs_eventloop_lag_p99_seconds`. */
   eventLoopResolutionMs: 10,
+  /** Pause before a background task that failed is started again. */
+  backgroundRestartDelayMs: 1_000,
   /** A longer incoming `x-request-id` is replaced rather than echoed into logs and headers. */
   requestIdMaxLength: 200,
 } as const;

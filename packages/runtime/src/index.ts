@@ -23,6 +23,7 @@ export {
   RuntimeError,
   type RuntimeErrorCode,
 } from './errors.ts';
+export type { BackgroundTask } from './background.ts';
 export { FAILPOINTS_DIR_ENV, failpoint } from './failpoint.ts';
 export { createLogger } from './logger.ts';
 export {

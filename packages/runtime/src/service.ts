@@ -5,6 +5,7 @@ import { createMeshClient, type MeshClient } from '@flotilla/mesh';
 import { ENV, type InstanceIdentity, readInstanceEnv } from '@flotilla/spec';
 import type { Pool, PoolClient } from 'pg';
 import type { DestinationStream, Logger } from 'pino';
+import { type BackgroundTask, keepRunning } from './background.ts';
 import type { BodyOf, Context, Handler, QueryOf, RouteOptions, RouteParams } from './context.ts';
 import { createPool } from './database.ts';
 import { RUNTIME_DEFAULTS } from './defaults.ts';
@@ -86,6 +87,12 @@ export interface Service {
    * and rethrown when it throws. Pass the client to events.publish to publish with the change.
    */
   transaction<T>(work: (tx: PoolClient) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Runs `task` for as long as the service serves: started once it is ready, started again a
+   * moment after it fails, and stopped through its signal when the service stops, which waits for
+   * it before the database closes. Register before start().
+   */
+  background(name: string, task: BackgroundTask): void;
   /** Turns readiness off or back on, for a service that knows it cannot serve for a while. */
   setReady(ready: boolean): void;
   /** Drains like SIGTERM without exiting; resolves true when everything finished within the grace period. */
@@ -133,6 +140,10 @@ export function createService(options: ServiceOptions): Service {
     pool && options.events
       ? createEventsRuntime({ pool, identity, options: options.events, env, log, metrics })
       : undefined;
+
+  const tasks: { name: string; task: BackgroundTask }[] = [];
+  const stopTasks = new AbortController();
+  let runningTasks: Promise<void>[] = [];
 
   const router = new Router<RouteEntry>();
   const inflight = new Set<Context>();
@@ -216,13 +227,14 @@ export function createService(options: ServiceOptions): Service {
     // Event handlers finish alongside requests; the relay keeps publishing what those requests
     // commit until the last one is done, and the pool closes after both.
     const consumersStopped = events?.stopConsuming();
+    stopTasks.abort();
     const drained = await drain({
       server,
       inflight,
       graceMs: identity.gracePeriodMs,
       log,
       release: async () => {
-        await consumersStopped;
+        await Promise.all([consumersStopped, ...runningTasks]);
         await events?.close();
         await Promise.all([pool?.end(), mesh?.close()]);
       },
@@ -311,7 +323,10 @@ export function createService(options: ServiceOptions): Service {
         phase = 'serving';
         log.info('ready');
         // A stop() that came while starting has already stopped consuming: do not start it after.
-        if (!stopping) await events?.consume();
+        if (!stopping) {
+          await events?.consume();
+          runningTasks = tasks.map(({ name, task }) => keepRunning(name, task, stopTasks.signal, log));
+        }
       } catch (err) {
         log.fatal({ err }, 'start-up failed');
         await service.stop();
@@ -321,6 +336,16 @@ export function createService(options: ServiceOptions): Service {
 
     transaction(work, transactionOptions) {
       return runTransaction(service.db, work, transactionOptions);
+    },
+
+    background(name, task) {
+      if (phase !== 'created') {
+        throw new RuntimeError(
+          'FLOTILLA_SERVICE_STATE',
+          `Register background task "${name}" before start().`,
+        );
+      }
+      tasks.push({ name, task });
     },
 
     setReady(ready: boolean) {
