@@ -1,0 +1,15 @@
+/** Every default of the notifications service, in one place. Units are in the names. */
+export const NOTIFICATIONS_DEFAULTS = {
+  from: 'Flotilla Shop <shop@shop.local>',
+  sender: {
+    /** How often each instance looks for notifications due, when the last look found none. */
+    pollIntervalMs: 200,
+    /** Delivery attempts per notification before it is marked failed. */
+    maxAttempts: 8,
+    retryInitialMs: 1_000,
+    retryMaxMs: 60_000,
+    /** An SMTP exchange that takes longer than this is abandoned and retried. */
+    sendTimeoutMs: 10_000,
+  },
+  page: { defaultSize: 20, maxSize: 100 },
+} as const;

@@ -1,0 +1,3 @@
+import { buildNotificationsService } from './app.ts';
+
+await buildNotificationsService().start();
