@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/support/eventually.ts';
 import { CARDS, customer, type Shop, startShop } from '../test/harness.ts';
 
 interface Order {
@@ -54,6 +56,39 @@ describe('orders', () => {
       [res.body.id],
     );
     expect(charges).toEqual([{ status: 'approved', amount_cents: 5_000 }]);
+  });
+
+  it('publishes order.paid and order.cancelled through the outbox, with the order and its owner', async () => {
+    const events = await shop.listen(['order.paid', 'order.cancelled']);
+    const { id } = await shop.product({ name: 'Lantern', price_cents: 1_500, stock: 2 });
+    const jane = customer();
+    const placed = await order(jane, {
+      items: [{ product_id: id, quantity: 2 }],
+      card_number: CARDS.approved,
+    });
+    await shop.call(`/api/orders/v1/orders/${placed.body.id}/cancel`, { as: jane, method: 'POST' });
+    await eventually(() => expect(events.map((e) => e.type)).toEqual(['order.paid', 'order.cancelled']));
+    expect(events[0]!.data).toMatchObject({
+      order_id: placed.body.id,
+      user_id: jane.subject,
+      total_cents: 3_000,
+      currency: 'EUR',
+      items: [{ product_id: id, name: 'Lantern', quantity: 2, unit_price_cents: 1_500 }],
+    });
+    expect(events[1]!.data).toMatchObject({
+      order_id: placed.body.id,
+      user_id: jane.subject,
+      refunded_cents: 3_000,
+    });
+    expect(events[0]!.source).toBe('/test/orders');
+    // A declined order publishes nothing: nobody is told about a payment that did not happen.
+    const failed = await order(jane, {
+      items: [{ product_id: id, quantity: 1 }],
+      card_number: CARDS.declined,
+    });
+    expect(failed.body.status).toBe('payment_failed');
+    await sleep(500);
+    expect(events).toHaveLength(2);
   });
 
   it('replays the first answer byte for byte for the same key and body, and refuses another body (422)', async () => {

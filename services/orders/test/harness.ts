@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createBus, type EventEnvelope, parseEnvelope } from '@flotilla/events';
 import { createMeshClient } from '@flotilla/mesh';
 import type { MeshClient, Service } from '@flotilla/runtime';
 import type { RoutingTable } from '@flotilla/spec';
@@ -44,6 +45,8 @@ export interface Shop {
   /** Stops payments (a payments outage) and starts it again on the same port. */
   stopPayments(): Promise<void>;
   startPayments(): Promise<void>;
+  /** Every event of `types` published on the bus from now on, as a subscriber declared now sees them. */
+  listen(types: string[]): Promise<EventEnvelope[]>;
   /** A product created by the admin. */
   product(fields: {
     name: string;
@@ -88,6 +91,8 @@ export async function startShop(): Promise<Shop> {
   const orders = buildOrdersService({ env: env(dbs.urls.orders!), mesh });
   await orders.start();
   const base = `http://127.0.0.1:${orders.port}`;
+  const bus = createBus({ url: dbs.urls.bus, system: 'test' });
+  const listeners: { stop(): Promise<void> }[] = [];
 
   const call = async <T>(path: string, options: CallOptions = {}): Promise<Answer<T>> => {
     const headers: Record<string, string> = { ...options.headers };
@@ -120,6 +125,18 @@ export async function startShop(): Promise<Shop> {
       payments = buildPaymentsService({ env: env(dbs.urls.payments!, paymentsPort) });
       await payments.start();
     },
+    async listen(types) {
+      const subscription = `probe-${randomUUID().slice(0, 8)}`;
+      await bus.declare(subscription, types);
+      const seen: EventEnvelope[] = [];
+      listeners.push(
+        await bus.consume(subscription, async (delivery) => {
+          seen.push(parseEnvelope(delivery.body));
+          await delivery.ack();
+        }),
+      );
+      return seen;
+    },
     async product(fields) {
       const res = await call<{ id: string }>('/api/catalog/v1/products', {
         as: ADMIN,
@@ -129,6 +146,8 @@ export async function startShop(): Promise<Shop> {
       return res.body;
     },
     async stop() {
+      await Promise.all(listeners.map((l) => l.stop()));
+      await bus.close();
       await orders.stop();
       await payments.stop();
       await mesh.close();
