@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import type { LogLine, MailList, MailMessage, SystemStatus } from '@flotilla/control-plane/types';
+import type {
+  DeadLetterList,
+  DeadLetterReplay,
+  LogLine,
+  MailList,
+  MailMessage,
+  SystemStatus,
+} from '@flotilla/control-plane/types';
 import { CONTROL_PATHS } from '@flotilla/spec';
 import { DEFAULTS } from './defaults.ts';
 import { AdminApiError, CliError, NotRunningError } from './errors.ts';
@@ -70,6 +77,12 @@ export interface LogsQuery {
 /** Options of a mail listing; see GET /v1/mail. */
 export interface MailQuery {
   to?: string;
+  limit: number;
+}
+
+/** Options of a dead-letter listing; see GET /v1/dead-letters. */
+export interface DeadLetterQuery {
+  service?: string;
   limit: number;
 }
 
@@ -148,6 +161,21 @@ export class AdminClient {
   async mailMessage(id: string): Promise<MailMessage> {
     const path = CONTROL_PATHS.mailMessage.replace(':id', encodeURIComponent(id));
     return (await this.#request('GET', path)).json() as Promise<MailMessage>;
+  }
+
+  /** GET /v1/dead-letters: the events the consuming services gave up on, oldest first. */
+  async deadLetters(query: DeadLetterQuery): Promise<DeadLetterList> {
+    const params = new URLSearchParams({ limit: String(query.limit) });
+    if (query.service !== undefined) params.set('service', query.service);
+    const response = await this.#request('GET', `${CONTROL_PATHS.deadLetters}?${params}`);
+    return response.json() as Promise<DeadLetterList>;
+  }
+
+  /** POST /v1/dead-letters/replay: sends dead letters of a service back to their subscriptions. */
+  async replayDeadLetters(service: string, ids: readonly string[] | 'all'): Promise<DeadLetterReplay> {
+    const body = ids === 'all' ? { service, all: true } : { service, ids };
+    const response = await this.#request('POST', CONTROL_PATHS.deadLettersReplay, body);
+    return response.json() as Promise<DeadLetterReplay>;
   }
 
   /** POST /v1/shutdown: the control plane answers 202 and then stops gracefully. */

@@ -21,6 +21,10 @@ export interface CommandSpec {
   positionals?: readonly string[];
   /** Positional arguments that may follow the required ones, in order. */
   optionalPositionals?: readonly string[];
+  /** A last positional that takes any number of values (`id` shows as `[id...]`). */
+  variadic?: string;
+  /** Forms of the command that its first argument selects (`dead-letters replay`); its usage shows them too. */
+  subcommands?: readonly CommandSpec[];
   description: string;
   flags: Readonly<Record<string, Flag>>;
   examples: readonly string[];
@@ -76,13 +80,14 @@ export function parseCommandArgs<const S extends CommandSpec>(
     throw new UsageError(`missing ${missing.map((p) => `<${p}>`).join(' ')}`, renderUsage(spec));
   }
   const extra = parsed.positionals.slice(expected.length + (spec.optionalPositionals ?? []).length);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, renderUsage(spec));
+  if (extra.length > 0 && spec.variadic === undefined)
+    throw new UsageError(`unexpected argument "${extra[0]}"`, renderUsage(spec));
   return { values: parsed.values as FlagValues<S['flags']>, positionals: parsed.positionals };
 }
 
 /** The usage line of a command, with a pointer to its full help. */
 export function renderUsage(spec: CommandSpec): string {
-  return `Usage: ${usageLine(spec)}\nRun "flotilla ${spec.name} --help" for details.`;
+  return `Usage: ${usageLines(spec)}\nRun "flotilla ${spec.name} --help" for details.`;
 }
 
 /** The full `--help` text of a command. */
@@ -97,7 +102,7 @@ export function renderHelp(spec: CommandSpec): string {
   return [
     `flotilla ${spec.name}: ${spec.summary}`,
     '',
-    `Usage: ${usageLine(spec)}`,
+    `Usage: ${usageLines(spec)}`,
     '',
     spec.description,
     '',
@@ -109,10 +114,16 @@ export function renderHelp(spec: CommandSpec): string {
   ].join('\n');
 }
 
+/** The command's usage line, and one more per subcommand, aligned under it. */
+function usageLines(spec: CommandSpec): string {
+  return [spec, ...(spec.subcommands ?? [])].map(usageLine).join(`\n${' '.repeat('Usage: '.length)}`);
+}
+
 function usageLine(spec: CommandSpec): string {
   const positionals = [
     ...(spec.positionals ?? []).map((p) => ` <${p}>`),
     ...(spec.optionalPositionals ?? []).map((p) => ` [${p}]`),
+    ...(spec.variadic === undefined ? [] : [` [${spec.variadic}...]`]),
   ].join('');
   return `flotilla ${spec.name}${positionals} [flags]`;
 }

@@ -6,6 +6,8 @@ export const DEFAULTS = {
   logsTail: 200,
   /** Messages `flotilla mail` lists. */
   mailLimit: 50,
+  /** Dead letters `flotilla dead-letters` lists. */
+  deadLettersLimit: 100,
   /** How long one admin API call may take before the command gives up. */
   requestTimeoutMs: 10_000,
   /** How long `flotilla down` waits for the control plane to exit. */

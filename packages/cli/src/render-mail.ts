@@ -1,4 +1,5 @@
 import type { MailList, MailMessage } from '@flotilla/control-plane/types';
+import { localTime } from './local-time.ts';
 
 const TO_CHARS = 40;
 const SUBJECT_CHARS = 60;
@@ -51,13 +52,6 @@ export function renderMailMessage(message: MailMessage, rawFile: string): string
     lines.push('', `(text cut at ${message.text.length} characters; the whole message is in ${rawFile})`);
   }
   return lines.join('\n');
-}
-
-/** A time as `2025-01-02 10:20:30`, in the local time zone. */
-function localTime(iso: string): string {
-  const d = new Date(iso);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 /** Who a message went to: its To header, or the envelope when it had none (a Bcc-only message). */

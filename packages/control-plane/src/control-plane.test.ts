@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ControlPlane, readStateFile, StateError, startControlPlane } from './index.ts';
 import { isProcessAlive } from './state/index.ts';
-import type { MailList, SystemStatus } from './types.ts';
+import type { DeadLetterList, MailList, SystemStatus } from './types.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const log = pino({ level: 'silent' });
@@ -46,7 +46,8 @@ services:
     entry: echo-service.ts
     replicas: 2
     database: true
-    secrets: [ECHO_SECRET]
+    secrets: [ECHO_SECRET, { name: ECHO_TOKEN, generate: true }]
+    events: { subscribes: [echo.said] }
 infrastructure:
   postgres: { port: 0 }
 `,
@@ -76,7 +77,7 @@ async function getJson<T>(url: string, token?: string): Promise<{ status: number
 }
 
 describe('startControlPlane', () => {
-  it('runs a service with its database, secret and mail behind the gateway, then shuts everything down on request', async () => {
+  it('runs a service with its database, secrets, event bus and mail behind the gateway, then shuts everything down on request', async () => {
     const file = await project({ secret: true });
     const spec = loadSpec(file);
     const progress: string[] = [];
@@ -86,6 +87,18 @@ describe('startControlPlane', () => {
     expect(cp.failed).toEqual([]);
     expect(progress.some((m) => /^postgres: started on 127\.0\.0\.1:\d+/.test(m))).toBe(true);
     expect(progress).toContain('instances: starting 3');
+    expect(progress).toContain(
+      `secrets: generated ECHO_TOKEN for echo in ${join('.flotilla', 'secrets', 'ECHO_TOKEN')}`,
+    );
+    const busDatabase = `flotilla_${spec.name.replaceAll('-', '_')}_bus`;
+    expect(progress).toContain(`postgres: event bus database ready: ${busDatabase}`);
+    expect(
+      progress.some((m) => /^bus: postgres on 127\.0\.0\.1:\d+, subscriptions declared: echo$/.test(m)),
+    ).toBe(true);
+    // Declared before the instances: nothing an early producer publishes may find no queue.
+    expect(progress.findIndex((m) => m.startsWith('bus: '))).toBeLessThan(
+      progress.indexOf('instances: starting 3'),
+    );
     expect(progress.some((m) => /^mail: SMTP sink on 127\.0\.0\.1:\d+ \(flotilla mail lists/.test(m))).toBe(
       true,
     );
@@ -99,6 +112,10 @@ describe('startControlPlane', () => {
     const status = await getJson<SystemStatus>(`${cp.adminUrl}/v1/status`, cp.adminToken);
     expect(status.status).toBe(200);
     expect(status.body.postgres.mode).toBe('embedded');
+    expect(status.body.bus).toEqual({
+      kind: 'postgres',
+      address: `${status.body.postgres.host}:${status.body.postgres.port}`,
+    });
     expect(status.body.mail).toEqual({ mode: 'sink', address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     expect(JSON.stringify(status.body)).not.toMatch(/smtp:\/\/flotilla:/);
     const echo = status.body.services.find((s) => s.name === 'echo')!;
@@ -119,7 +136,11 @@ describe('startControlPlane', () => {
       controlUrl: cp.adminUrl,
       hasDataPlaneToken: true,
       hasSecret: true,
+      hasGeneratedSecret: true,
+      busUrlScheme: 'postgres',
     });
+    const deadLetters = await getJson<DeadLetterList>(`${cp.adminUrl}/v1/dead-letters`, cp.adminToken);
+    expect(deadLetters).toEqual({ status: 200, body: { deadLetters: [] } });
     const db = await getJson<{ name: string; role: string }>(`http://127.0.0.1:${port}/db`);
     expect(db.body.name).toBe(`flotilla_${spec.name.replaceAll('-', '_')}_echo`);
     expect(db.body.role).toBe(db.body.name);

@@ -1,7 +1,9 @@
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SystemSpec } from '@flotilla/spec';
 import { type Logger, pino } from 'pino';
 import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
+import { type BusHandle, startBus } from './bus/index.ts';
 import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
 import { LogStore } from './logs/index.ts';
 import { type Mail, startMail } from './mail/index.ts';
@@ -55,16 +57,17 @@ interface Parts {
   postgres?: PostgresHandle;
   logs?: LogStore;
   mail?: Mail;
+  bus?: BusHandle;
   supervisor?: Supervisor;
   stateFile?: true;
 }
 
 /**
  * Starts a whole system: checks local state, resolves secrets, starts the SMTP sink (unless a relay
- * is configured), opens the admin API, brings up PostgreSQL and each service's database, then runs
- * every instance and the gateway under the supervisor, pushing a new routing table to the data
- * plane on every change. Any failure stops what was started and rejects with an error that says
- * what to do.
+ * is configured), opens the admin API, brings up PostgreSQL and each service's database, connects
+ * the event bus and declares its subscriptions, then runs every instance and the gateway under the
+ * supervisor, pushing a new routing table to the data plane on every change. Any failure stops what
+ * was started and rejects with an error that says what to do.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { spec } = options;
@@ -95,6 +98,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       gatewayUrl,
       postgres: postgresStatus,
       mail: parts.mail,
+      bus: parts.bus?.status,
     });
   const stop = (): Promise<void> => {
     stopping ??= shutdown(parts, spec, log).then(closed.resolve);
@@ -109,7 +113,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (reaped.length > 0) progress(`state: stopped ${reaped.length} leftover instance(s) of an earlier run`);
     const adminToken = await loadOrCreateAdminToken(spec.stateDir);
     const dataPlaneToken = randomToken();
-    const secrets = await resolveSecrets(spec, process.env);
+    const secrets = await resolveSecrets(spec, process.env, (service, name, path) =>
+      progress(`secrets: generated ${name} for ${service} in ${relative(spec.dir, path)}`),
+    );
     const mail = await startMail(spec.infrastructure.smtp, { stateDir: spec.stateDir, log, progress });
     parts.mail = mail;
 
@@ -127,6 +133,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       scale: (service, replicas, version) => scale(parts, status, service, replicas, version),
       logs,
       mail,
+      deadLetters: () => parts.bus?.deadLetters,
       // A shutdown asked for mid-start waits for the start to finish: stopping parts while later
       // steps are still starting others would leave those running.
       shutdown: () => {
@@ -151,6 +158,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const postgres = await startPostgres(spec, { ...CONTROL_PLANE_DEFAULTS.postgres, log, progress });
     parts.postgres = postgres;
     postgresStatus = postgres.status;
+    // Before any instance: a subscription declared now holds what producers publish while consumers start.
+    parts.bus = await startBus(spec, {
+      busUrl: postgres.busUrl,
+      databaseUrls: postgres.databaseUrls,
+      log,
+      progress,
+      timeouts: CONTROL_PLANE_DEFAULTS.bus,
+    });
 
     const gatewayHost = spec.gateway.listen.host;
     // Picked once, here: every replica must get the same port to share it with SO_REUSEPORT.
@@ -164,6 +179,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       secrets,
       databaseUrls: postgres.databaseUrls,
       smtpUrl: mail.smtpUrl,
+      busUrl: parts.bus.url,
       gateway: {
         entry: fileURLToPath(import.meta.resolve('@flotilla/gateway/main')),
         host: gatewayHost,
@@ -213,17 +229,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
  * Stops what `parts` holds, in an order that loses no work: instances first, the gateway before
  * the services (the supervisor's order: while the edge drains its in-flight requests the services
  * behind it still answer, and no new request comes in through it). The mail sink next, once no
- * service is left to send (a message being stored is finished first). PostgreSQL next, once no
- * service holds a connection. The log store after the processes whose output it writes. The watch
- * stream and the API last, so that services draining keep getting tables without the endpoints
- * that left, and `flotilla status` can follow the stop. state.json goes at the very end, so that a
- * new `flotilla up` is refused until this one has let go of every port. A part that fails to stop
- * is logged and does not keep the others running.
+ * service is left to send (a message being stored is finished first). The control plane's bus
+ * client next (what the bus holds stays there), then PostgreSQL, once no service holds a
+ * connection. The log store after the processes whose output it writes. The watch stream and the
+ * API last, so that services draining keep getting tables without the endpoints that left, and
+ * `flotilla status` can follow the stop. state.json goes at the very end, so that a new
+ * `flotilla up` is refused until this one has let go of every port. A part that fails to stop is
+ * logged and does not keep the others running.
  */
 async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<void> {
   const steps: [string, (() => Promise<void>) | undefined][] = [
     ['instances', parts.supervisor && (() => parts.supervisor!.stop())],
     ['mail sink', parts.mail && (() => parts.mail!.close())],
+    ['event bus client', parts.bus && (() => parts.bus!.stop())],
     ['postgres', parts.postgres && (() => parts.postgres!.stop())],
     ['logs', parts.logs && (() => parts.logs!.close())],
     ['watch stream', parts.watch && (async () => parts.watch!.close())],

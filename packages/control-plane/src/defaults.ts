@@ -17,10 +17,22 @@ export const CONTROL_PLANE_DEFAULTS = {
     /** Messages GET /v1/mail returns when `limit` is absent, and the most it returns. */
     defaultMailLimit: 50,
     maxMailLimit: 1000,
+    /** Dead letters GET /v1/dead-letters returns when `limit` is absent, and the most it returns. */
+    defaultDeadLetterLimit: 100,
+    maxDeadLetterLimit: 1000,
   },
   /** Time in-flight admin requests get once everything else has stopped. */
   apiCloseGraceMs: 2_000,
   postgres: { startTimeoutMs: 60_000, stopTimeoutMs: 30_000, connectTimeoutMs: 10_000 },
+  bus: {
+    /**
+     * Longest wait for the bus to take every subscription at start-up. A refused RabbitMQ fails
+     * sooner (the events package gives up after its few retries); this bounds one that never answers.
+     */
+    startTimeoutMs: 10_000,
+    /** A connection to a service's database, to read or replay its dead letters, that takes longer fails. */
+    connectTimeoutMs: 10_000,
+  },
 } as const;
 
 /** Defaults of the process supervisor. Units are in the names. */
@@ -79,4 +91,15 @@ export const MAIL_DEFAULTS = {
   socketTimeoutMs: 60_000,
   /** Time open SMTP connections get on shutdown before they are closed with 421. */
   closeGraceMs: 2_000,
+} as const;
+
+/** Defaults of the control plane's side of the event bus. Units are in the names. */
+export const BUS_DEFAULTS = {
+  /**
+   * Connections to each consuming service's database for its dead letters: an operator's reads and
+   * replays need few, and each one counts against the service's own connection budget.
+   */
+  deadLetterPoolMax: 2,
+  /** An idle dead-letter connection is closed after this long, so a look at them leaves nothing open. */
+  deadLetterIdleMs: 30_000,
 } as const;

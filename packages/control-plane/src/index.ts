@@ -1,4 +1,5 @@
 export { ApiError, type ApiErrorCode, ApiListenError, type ApiListenErrorCode } from './api/index.ts';
+export { BusError, type BusErrorCode } from './bus/index.ts';
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from './control-plane.ts';
 export { MailError, type MailErrorCode } from './mail/index.ts';
 export { PostgresError, type PostgresErrorCode } from './postgres/index.ts';
@@ -12,6 +13,10 @@ export {
 } from './state/index.ts';
 export { SupervisorError, type SupervisorErrorCode } from './supervisor/index.ts';
 export type {
+  BusStatus,
+  DeadLetterEntry,
+  DeadLetterList,
+  DeadLetterReplay,
   InstanceState,
   InstanceStatus,
   LogLine,

@@ -80,7 +80,53 @@ export interface SystemStatus {
   postgres: { mode: 'embedded' | 'external' | 'none'; host: string | null; port: number | null };
   /** Where services' mail goes; null only while the control plane is still starting. */
   mail: MailStatus | null;
+  /** The event bus of the services with `events`; null only while the control plane is still starting. */
+  bus: BusStatus | null;
   services: ServiceStatus[];
+}
+
+/**
+ * The event bus: `postgres` (queue tables in a database of the system's PostgreSQL), `rabbitmq`,
+ * or `none` when no service has `events`. `address` is `host:port` and never carries credentials.
+ */
+export interface BusStatus {
+  kind: 'postgres' | 'rabbitmq' | 'none';
+  address: string | null;
+}
+
+/**
+ * An event a consuming service gave up on (its handler failed every attempt, or it could not be
+ * handled at all), as GET /v1/dead-letters lists it. It stays in the service's own database until
+ * it is replayed.
+ */
+export interface DeadLetterEntry {
+  /** The consuming service, in whose database it is kept. */
+  service: string;
+  /** Its id in that database: a whole number as a string, unique per service only. */
+  id: string;
+  /** The subscription it was delivered to, where a replay sends it. */
+  subscription: string;
+  /** The event's id and type, from its envelope; null when what arrived was no envelope. */
+  eventId: string | null;
+  type: string | null;
+  /** The last error, as `Name: message`; may span lines. */
+  error: string;
+  /** Deliveries it had when it was given up on. */
+  attempts: number;
+  /** ISO time it was given up on. */
+  failedAt: string;
+}
+
+/** GET /v1/dead-letters */
+export interface DeadLetterList {
+  /** Oldest first. */
+  deadLetters: DeadLetterEntry[];
+}
+
+/** POST /v1/dead-letters/replay */
+export interface DeadLetterReplay {
+  /** Ids of the dead letters sent back to their subscriptions and deleted; those not found are left out. */
+  replayed: string[];
 }
 
 /**

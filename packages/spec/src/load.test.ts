@@ -140,6 +140,9 @@ services:
     expect(issuesOf('name: s\nservices:\n  gateway: { path: g }\n')).toEqual([
       'services.gateway: "gateway" is reserved by Flotilla; pick another name',
     ]);
+    expect(issuesOf('name: s\nservices:\n  bus: { path: b }\n')).toEqual([
+      'services.bus: "bus" is reserved by Flotilla; pick another name',
+    ]);
   });
 
   it('keeps the admin API on loopback', () => {

@@ -35,8 +35,11 @@ export interface SystemSpec extends Omit<ParsedSystemSpec, 'services'> {
   stateDir: string;
 }
 
-/** Names the platform uses for its own processes. */
-const RESERVED_SERVICES = new Set(['gateway', 'control-plane', 'postgres']);
+/**
+ * Names the platform uses for its own parts. `bus` is among them because the PostgreSQL bus gets a
+ * role and a database named as a service's would be (`flotilla_<system>_bus`).
+ */
+const RESERVED_SERVICES = new Set(['gateway', 'control-plane', 'postgres', 'bus']);
 
 /** Reads, validates and resolves a spec file. Throws SpecError listing every problem. */
 export function loadSpec(file: string): SystemSpec {

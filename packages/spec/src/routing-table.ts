@@ -43,4 +43,8 @@ export const CONTROL_PATHS = {
   /** Mail the SMTP sink received, newest first (`?to=&limit=`). */
   mail: '/v1/mail',
   mailMessage: '/v1/mail/:id',
+  /** Events the consuming services gave up on, oldest first (`?service=&limit=`). */
+  deadLetters: '/v1/dead-letters',
+  /** Sends dead letters back to their subscriptions: `{"service", "ids": [...]}` or `{"service", "all": true}`. */
+  deadLettersReplay: '/v1/dead-letters/replay',
 } as const;

@@ -24,6 +24,9 @@ describe('flotilla status', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/^shop: up 2m1\ds, control plane pid 4242, table revision 7$/);
     expect(lines).toContain('  mail     SMTP sink 127.0.0.1:2525 (flotilla mail lists what arrived)');
+    expect(lines).toContain(
+      '  bus      PostgreSQL 127.0.0.1:5432 (flotilla dead-letters lists failed events)',
+    );
     expect(lines).toContain('orders  v1 100% x2');
     expect(lines).toContain('  VERSION  INSTANCE     PID   PORT   STATE      RESTARTS  UPTIME');
     expect(result.stdout).toMatch(/^ {2}v1 {7}orders-v1-1 {2}5001 {2}40001 {2}ready {6}0 {9}2m1\ds$/m);
@@ -89,6 +92,15 @@ describe('renderStatus', () => {
     expect(renderStatus(status, Date.now(), false)).toContain(
       '\n  mail     SMTP relay smtp.example.com:587\n',
     );
+  });
+
+  it('names the RabbitMQ broker by host and port only, and says when no service uses events', () => {
+    const rabbit = { ...sampleStatus(), bus: { kind: 'rabbitmq', address: '127.0.0.1:5672' } as const };
+    expect(renderStatus(rabbit, Date.now(), false)).toContain(
+      '\n  bus      RabbitMQ 127.0.0.1:5672 (flotilla dead-letters lists failed events)\n',
+    );
+    const none = { ...sampleStatus(), bus: { kind: 'none', address: null } as const };
+    expect(renderStatus(none, Date.now(), false)).toContain('\n  bus      none (no service has events)\n');
   });
 
   it('shows uptimes as people read them and no colour unless asked', () => {

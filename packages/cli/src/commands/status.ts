@@ -10,8 +10,8 @@ const spec = {
   name: 'status',
   summary: 'show every service and instance of the running system',
   description: [
-    'Asks the running control plane for the state of the system: the gateway, admin and mail',
-    'addresses, then a table per service: version, instance id, pid, port, state, restarts and uptime,',
+    'Asks the running control plane for the state of the system: the gateway, admin, mail and event',
+    'bus addresses, then a table per service: version, instance id, pid, port, state, restarts and uptime,',
     'with the reason of the last exit of any instance that is not ready. Exits 1 when the system is',
     'not running.',
   ].join('\n'),
@@ -52,6 +52,7 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     `  gateway  ${system.gateway.url}`,
     `  admin    ${system.controlPlane.url}`,
     `  mail     ${mailLine(system.mail)}`,
+    `  bus      ${busLine(system.bus)}`,
   ];
   for (const service of system.services) {
     lines.push('', serviceHeading(service));
@@ -93,6 +94,14 @@ function mailLine(mail: SystemStatus['mail'] | undefined): string {
   return mail.mode === 'sink'
     ? `SMTP sink ${mail.address} (flotilla mail lists what arrived)`
     : `SMTP relay ${mail.address}`;
+}
+
+/** Which event bus the services use. A control plane that is still starting (or predates the bus) reports none. */
+function busLine(bus: SystemStatus['bus'] | undefined): string {
+  if (!bus) return '-';
+  if (bus.kind === 'none') return 'none (no service has events)';
+  const name = bus.kind === 'postgres' ? 'PostgreSQL' : 'RabbitMQ';
+  return `${name} ${bus.address} (flotilla dead-letters lists failed events)`;
 }
 
 /** `orders  v1 90% x2, v2 10% x1`; the gateway has no traffic split, only replicas. */

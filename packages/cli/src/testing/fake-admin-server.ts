@@ -97,6 +97,7 @@ export function sampleStatus(agoMs = 130_000): SystemStatus {
     gateway: { url: 'http://127.0.0.1:8080' },
     postgres: { mode: 'none', host: null, port: null },
     mail: { mode: 'sink', address: '127.0.0.1:2525' },
+    bus: { kind: 'postgres', address: '127.0.0.1:5432' },
     services: [
       {
         name: 'orders',

@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RoutingTable } from '@flotilla/spec';
-import type { LogLine, MailMessage, MailStatus, ServiceStatus, SystemStatus } from '../types.ts';
+import type {
+  DeadLetterEntry,
+  LogLine,
+  MailMessage,
+  MailStatus,
+  ServiceStatus,
+  SystemStatus,
+} from '../types.ts';
 
 /** Which log lines a reader wants. */
 export interface LogFilter {
@@ -27,6 +34,19 @@ export interface MailSource extends MailStatus {
   get(id: string): MailMessage | undefined;
 }
 
+/**
+ * The dead letters of the services that consume events, each kept in its own database. Failures
+ * reject with an ApiError that says what to do.
+ */
+export interface DeadLetterSource {
+  /** Services that subscribe to events, whose databases hold dead letters; empty when none does. */
+  readonly services: readonly string[];
+  /** Oldest first: of one service, or of every consuming service, at most `limit`. */
+  list(service: string | undefined, limit: number): Promise<DeadLetterEntry[]>;
+  /** Sends dead letters of `service` back to their subscriptions and deletes them; returns the ids replayed. */
+  replay(service: string, ids: readonly string[] | 'all'): Promise<string[]>;
+}
+
 /** What the admin API asks of the control plane; the API itself holds no state. */
 export interface ApiBackend {
   status(): SystemStatus;
@@ -35,6 +55,8 @@ export interface ApiBackend {
   scale(service: string, replicas: number, version: string | undefined): Promise<ServiceStatus>;
   logs: LogSource;
   mail: MailSource;
+  /** Undefined until the bus step of start-up has run. */
+  deadLetters(): DeadLetterSource | undefined;
   /** Starts a graceful stop of the whole system; called after the 202 has been sent. */
   shutdown(): void;
 }

@@ -8,12 +8,20 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MailStore, type ParsedMessage, startMail } from '../mail/index.ts';
 import { Registry } from '../registry/index.ts';
-import type { LogLine, MailList, MailMessage, ServiceStatus, SystemStatus } from '../types.ts';
+import type {
+  DeadLetterEntry,
+  LogLine,
+  MailList,
+  MailMessage,
+  ServiceStatus,
+  SystemStatus,
+} from '../types.ts';
 import { WatchStream } from '../watch/index.ts';
 import {
   type ApiBackend,
   ApiListenError,
   type ApiServer,
+  type DeadLetterSource,
   type LogFilter,
   type MailSource,
   startApiServer,
@@ -30,6 +38,8 @@ const limits = {
   followBufferBytes: 1 << 20,
   defaultMailLimit: 50,
   maxMailLimit: 1000,
+  defaultDeadLetterLimit: 100,
+  maxDeadLetterLimit: 1000,
 };
 
 const spec = parseSpec(
@@ -55,6 +65,7 @@ const status: SystemStatus = {
   gateway: { url: 'http://127.0.0.1:8080' },
   postgres: { mode: 'none', host: null, port: null },
   mail: { mode: 'sink', address: '127.0.0.1:2525' },
+  bus: { kind: 'postgres', address: '127.0.0.1:5432' },
   services: [serviceStatus('orders', 'service', ['v1', 'v2']), serviceStatus('gateway', 'gateway', ['v1'])],
 };
 
@@ -85,6 +96,25 @@ class Lines {
   }
 }
 
+/**
+ * The dead-letter source's contract over an array, recording what the API asked of it: the real
+ * one, over service databases, is tested in bus/index.test.ts.
+ */
+class Letters implements DeadLetterSource {
+  services: readonly string[] = ['notifications', 'orders'];
+  readonly entries: DeadLetterEntry[] = [];
+  readonly calls: unknown[][] = [];
+  async list(service: string | undefined, limit: number) {
+    this.calls.push(['list', service, limit]);
+    return this.entries.filter((e) => service === undefined || e.service === service).slice(0, limit);
+  }
+  async replay(service: string, ids: readonly string[] | 'all') {
+    this.calls.push(['replay', service, ids]);
+    const chosen = this.entries.filter((e) => e.service === service && (ids === 'all' || ids.includes(e.id)));
+    return chosen.map((e) => e.id);
+  }
+}
+
 function matches(line: LogLine, filter: LogFilter) {
   return (
     (!filter.workload || line.service === filter.workload) &&
@@ -101,6 +131,7 @@ let failStatus: boolean;
 let mailDir: string;
 let store: MailStore;
 let mail: MailSource;
+let letters: Letters | undefined;
 
 beforeEach(async () => {
   mailDir = await mkdtemp(join(tmpdir(), 'flotilla-api-mail-'));
@@ -112,6 +143,7 @@ beforeEach(async () => {
     get: (id) => store.get(id),
   };
   logs = new Lines();
+  letters = new Letters();
   scaled = [];
   shutdowns = 0;
   failStatus = false;
@@ -131,6 +163,7 @@ beforeEach(async () => {
     get mail() {
       return mail;
     },
+    deadLetters: () => letters,
     shutdown: () => {
       shutdowns += 1;
     },
@@ -208,9 +241,12 @@ describe('authorization', () => {
     ['POST', '/v1/shutdown', undefined],
     ['GET', '/v1/mail', undefined],
     ['GET', '/v1/mail/0123456789ab', undefined],
+    ['GET', '/v1/dead-letters', undefined],
+    ['POST', '/v1/dead-letters/replay', '{"service":"orders","all":true}'],
   ])('refuses the data-plane token for %s %s', async (method, path, body) => {
     await expectError(await call(path, { token: DATA_PLANE, method, body }), 403, 'FORBIDDEN');
     expect(scaled).toEqual([]);
+    expect(letters?.calls).toEqual([]);
     expect(shutdowns).toBe(0);
   });
 });
@@ -488,6 +524,119 @@ describe('mail', () => {
     );
     expect(message).toContain('relay smtp.example.com:587');
     expect(JSON.stringify(body) + message).not.toContain('relay-secret');
+  });
+});
+
+describe('dead letters', () => {
+  const letter = (service: string, id: string): DeadLetterEntry => ({
+    service,
+    id,
+    subscription: service,
+    eventId: '0b7e4a52-5d1c-4c8e-9d39-1f6a1e0c2b11',
+    type: 'order.paid',
+    error: 'Error: no such order',
+    attempts: 10,
+    failedAt: '2026-01-01T00:00:00.000Z',
+  });
+  const replay = (body: string | undefined) =>
+    call('/v1/dead-letters/replay', { token: ADMIN, method: 'POST', body });
+
+  it('answers 401 without the admin token', async () => {
+    await expectError(await call('/v1/dead-letters'), 401, 'UNAUTHORIZED');
+    await expectError(
+      await call('/v1/dead-letters/replay', { method: 'POST', body: '{"service":"orders","all":true}' }),
+      401,
+      'UNAUTHORIZED',
+    );
+    expect(letters?.calls).toEqual([]);
+  });
+
+  it('lists the dead letters of every consuming service, 100 at most by default', async () => {
+    letters!.entries.push(letter('orders', '1'), letter('notifications', '7'));
+    const response = await call('/v1/dead-letters', { token: ADMIN });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ deadLetters: letters!.entries });
+    expect(letters!.calls).toEqual([['list', undefined, 100]]);
+  });
+
+  it('passes the service and the limit on', async () => {
+    letters!.entries.push(letter('orders', '1'), letter('notifications', '7'));
+    const response = await call('/v1/dead-letters?service=orders&limit=5', { token: ADMIN });
+    expect(await response.json()).toEqual({ deadLetters: [letter('orders', '1')] });
+    expect(letters!.calls).toEqual([['list', 'orders', 5]]);
+  });
+
+  it.each([
+    ['zero', '?limit=0'],
+    ['over 1000', '?limit=1001'],
+    ['negative', '?limit=-1'],
+    ['a word', '?limit=ten'],
+    ['empty', '?limit='],
+  ])('answers 400 for a limit that is %s', async (_, query) => {
+    const message = await expectError(
+      await call(`/v1/dead-letters${query}`, { token: ADMIN }),
+      400,
+      'BAD_REQUEST',
+    );
+    expect(message).toBe('"limit" must be a whole number from 1 to 1000.');
+    expect(letters!.calls).toEqual([]);
+  });
+
+  it('answers 404 naming the consuming services for a service that consumes no events', async () => {
+    const expected =
+      '"billing" is not a service that subscribes to events, so it has no dead letters (those that do: notifications, orders).';
+    expect(
+      await expectError(await call('/v1/dead-letters?service=billing', { token: ADMIN }), 404, 'NOT_FOUND'),
+    ).toBe(expected);
+    expect(await expectError(await replay('{"service":"billing","all":true}'), 404, 'NOT_FOUND')).toBe(
+      expected,
+    );
+    expect(letters!.calls).toEqual([]);
+  });
+
+  it('replays the dead letters named by id, once each, and answers with those replayed', async () => {
+    letters!.entries.push(letter('orders', '1'), letter('orders', '2'));
+    const response = await replay('{"service":"orders","ids":["2","2","9"]}');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ replayed: ['2'] });
+    expect(letters!.calls).toEqual([['replay', 'orders', ['2', '9']]]);
+  });
+
+  it('replays every dead letter of a service with all: true', async () => {
+    letters!.entries.push(letter('orders', '1'), letter('orders', '2'));
+    expect(await (await replay('{"service":"orders","all":true}')).json()).toEqual({ replayed: ['1', '2'] });
+    expect(letters!.calls).toEqual([['replay', 'orders', 'all']]);
+  });
+
+  it.each([
+    ['an empty body', undefined, 'Expected a JSON body'],
+    ['a blank body', '  ', 'Expected a JSON body'],
+    ['an array', '["orders"]', 'Expected a JSON object'],
+    ['no service', '{"all":true}', '"service" must name the service'],
+    ['neither ids nor all', '{"service":"orders"}', 'Name the dead letters to replay with "ids"'],
+    ['an empty list of ids', '{"service":"orders","ids":[]}', 'Name the dead letters to replay with "ids"'],
+    ['ids as numbers', '{"service":"orders","ids":[12]}', '"ids" must be a list of dead-letter ids'],
+    ['an id that is not a number', '{"service":"orders","ids":["x"]}', '"ids" must be a list'],
+    ['all set to false', '{"service":"orders","all":false}', '"all" must be true'],
+    ['both ids and all', '{"service":"orders","ids":["1"],"all":true}', 'not both'],
+    ['a misspelt field', '{"service":"orders","id":["1"]}', 'Unknown field "id"'],
+  ])('answers 400 and replays nothing for %s', async (_, body, message) => {
+    letters!.entries.push(letter('orders', '1'));
+    expect(await expectError(await replay(body), 400, 'BAD_REQUEST')).toContain(message);
+    expect(letters!.calls).toEqual([]);
+  });
+
+  it('answers 404 saying why when no service subscribes to events', async () => {
+    letters!.services = [];
+    const message = await expectError(await call('/v1/dead-letters', { token: ADMIN }), 404, 'NOT_FOUND');
+    expect(message).toContain('No service of this system subscribes to events');
+    await expectError(await replay('{"service":"orders","all":true}'), 404, 'NOT_FOUND');
+  });
+
+  it('answers 503 while the bus is still starting', async () => {
+    letters = undefined;
+    const message = await expectError(await call('/v1/dead-letters', { token: ADMIN }), 503, 'UNAVAILABLE');
+    expect(message).toContain('still starting');
   });
 });
 

@@ -1,5 +1,14 @@
 export { type Caller, identifyCaller } from './auth.ts';
-export type { ApiBackend, LogFilter, LogSource, MailQuery, MailSource, WatchHandler } from './backend.ts';
+export type {
+  ApiBackend,
+  DeadLetterSource,
+  LogFilter,
+  LogSource,
+  MailQuery,
+  MailSource,
+  WatchHandler,
+} from './backend.ts';
+export type { DeadLetterLimits } from './dead-letters.ts';
 export {
   API_ERRORS,
   ApiError,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CONTROL_PATHS } from '@flotilla/spec';
 import type { ServiceStatus } from '../types.ts';
 import type { ApiBackend, WatchHandler } from './backend.ts';
+import { type DeadLetterLimits, getDeadLetters, postDeadLetterReplay } from './dead-letters.ts';
 import { ApiError } from './errors.ts';
 import { type LogLimits, streamLogs } from './logs.ts';
 import { getMail, listMail, type MailListLimits } from './mail.ts';
@@ -10,7 +11,7 @@ import { parseScaleRequest } from './scale-request.ts';
 import { sendJson } from './send.ts';
 
 /** Limits the admin API enforces; the control plane fills them from its defaults. */
-export interface ApiLimits extends LogLimits, MailListLimits {
+export interface ApiLimits extends LogLimits, MailListLimits, DeadLetterLimits {
   bodyBytes: number;
   maxReplicas: number;
 }
@@ -87,6 +88,22 @@ export const ROUTES: readonly Route[] = [
     path: CONTROL_PATHS.mailMessage,
     dataPlane: false,
     handle: ({ res, params, backend }) => sendJson(res, 200, getMail(backend.mail, params.id!)),
+  },
+  {
+    method: 'GET',
+    path: CONTROL_PATHS.deadLetters,
+    dataPlane: false,
+    handle: async ({ res, query, backend, limits }) =>
+      sendJson(res, 200, await getDeadLetters(backend.deadLetters(), query, limits)),
+  },
+  {
+    method: 'POST',
+    path: CONTROL_PATHS.deadLettersReplay,
+    dataPlane: false,
+    async handle({ req, res, backend, limits }) {
+      const body = await readJsonBody(req, limits.bodyBytes);
+      sendJson(res, 200, await postDeadLetterReplay(backend.deadLetters(), body));
+    },
   },
   {
     method: 'POST',

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
 
+/**
+ * The name the PostgreSQL bus takes in place of a service's: its role and database are
+ * `databaseName(system, BUS_DATABASE)` and its password is `.flotilla/secrets/postgres-bus`. The spec
+ * reserves it as a service name, so no service can share them.
+ */
+export const BUS_DATABASE = 'bus';
+
 /** PostgreSQL truncates identifiers past this many bytes, which could make two names collide. */
 const MAX_IDENTIFIER_BYTES = 63;
 

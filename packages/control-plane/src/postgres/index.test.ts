@@ -90,8 +90,8 @@ describe.skipIf(!machineUp)('external PostgreSQL', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const dropLater = (system: string) => {
-    for (const service of ['orders', 'order-history']) {
+  const dropLater = (system: string, services = ['orders', 'order-history']) => {
+    for (const service of services) {
       const name = databaseName(system, service);
       cleanup.push(`DROP ROLE IF EXISTS "${name}"`, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
@@ -175,11 +175,49 @@ describe.skipIf(!machineUp)('external PostgreSQL', () => {
     expect((failure as PostgresError).message).toContain('remove it to use an embedded PostgreSQL');
   });
 
+  it("gives the PostgreSQL bus a role and database of its own when services use events, kept apart from the services' URLs", async () => {
+    const system = `t${unique()}`;
+    dropLater(system, ['orders', 'notifications', 'bus']);
+    const events = (bus: string) =>
+      parseSpec(
+        `
+name: ${system}
+services:
+  orders: { path: orders, database: true, events: { publishes: [order.paid] } }
+  notifications: { path: notifications, database: true, events: { subscribes: [order.paid] } }
+infrastructure:
+  postgres: { url: "${MACHINE}" }
+  bus: { kind: ${bus} }
+`,
+        { dir: join(dir, system) },
+      );
+    const spec = events('postgres');
+    await ensureStateDir(spec.stateDir);
+    const progress: string[] = [];
+    const handle = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
+    expect(Object.keys(handle.databaseUrls).sort()).toEqual(['notifications', 'orders']);
+    const bus = new URL(handle.busUrl!);
+    expect(bus.username).toBe(`flotilla_${system}_bus`);
+    expect(bus.pathname).toBe(`/flotilla_${system}_bus`);
+    expect(progress).toContain(`postgres: event bus database ready: flotilla_${system}_bus`);
+    const secret = join(spec.stateDir, 'secrets', 'postgres-bus');
+    expect((await stat(secret)).mode & 0o777).toBe(0o600);
+    await query(handle.busUrl!, 'CREATE TABLE queue (id int)');
+    const intruder = new URL(handle.busUrl!);
+    intruder.pathname = `/flotilla_${system}_orders`;
+    await expect(query(intruder.href, 'SELECT 1')).rejects.toThrow(/permission denied/);
+
+    expect((await startPostgres(spec, { ...timeouts, log, progress: () => {} })).busUrl).toBe(handle.busUrl);
+    const rabbit = events('rabbitmq');
+    expect((await startPostgres(rabbit, { ...timeouts, log, progress: () => {} })).busUrl).toBeUndefined();
+  });
+
   it('starts nothing when no service wants a database', async () => {
     const spec = parseSpec('name: plain\nservices:\n  web: { path: web }\n', { dir });
     const handle = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
     expect(handle.status).toEqual({ mode: 'none', host: null, port: null });
     expect(handle.databaseUrls).toEqual({});
+    expect(handle.busUrl).toBeUndefined();
   });
 });
 

@@ -1,4 +1,4 @@
-export { databaseName } from './database-name.ts';
+export { BUS_DATABASE, databaseName } from './database-name.ts';
 export { type EmbeddedPostgresOptions, type RunningPostgres, startEmbeddedPostgres } from './embedded.ts';
 export { PostgresError, type PostgresErrorCode } from './errors.ts';
 export { type ProvisionOptions, provisionDatabases } from './provision.ts';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { readOrCreateSecret } from '../state/index.ts';
-import { databaseName } from './database-name.ts';
+import { BUS_DATABASE, databaseName } from './database-name.ts';
 import { PostgresError } from './errors.ts';
 import { databaseUrl, redactUrl } from './server-url.ts';
 
@@ -10,6 +10,7 @@ export interface ProvisionOptions {
   /** A URL whose user may create roles and databases. */
   serverUrl: string;
   system: string;
+  /** Services with `database: true`, and BUS_DATABASE when the PostgreSQL bus needs its own. */
   services: readonly string[];
   /** Where each service's generated password is kept, as `postgres-<service>` (0600). */
   secretsDir: string;
@@ -17,8 +18,8 @@ export interface ProvisionOptions {
 }
 
 /**
- * Gives each service a role and a database of its own, named `flotilla_<system>_<service>` and owned
- * by that role, and returns each service's DATABASE_URL. Idempotent: what exists is kept (data is
+ * Gives each service (and the PostgreSQL bus, as BUS_DATABASE) a role and a database of its own,
+ * named `flotilla_<system>_<service>` and owned by that role, and returns the URL of each. Idempotent: what exists is kept (data is
  * never dropped), only what is missing is created, and the password in `.flotilla/secrets` is
  * (re)applied so that the file is always the truth. Other roles lose CONNECT on the database, so a
  * service cannot reach another's data.
@@ -50,7 +51,7 @@ export async function provisionDatabases(options: ProvisionOptions): Promise<Rec
       } catch (cause) {
         throw new PostgresError(
           'FLOTILLA_POSTGRES_PROVISION_FAILED',
-          `could not set up database ${name} for service "${service}" on ${redactUrl(options.serverUrl)}: ${(cause as Error).message}`,
+          `could not set up database ${name} for ${service === BUS_DATABASE ? 'the event bus' : `service "${service}"`} on ${redactUrl(options.serverUrl)}: ${(cause as Error).message}`,
           { cause },
         );
       }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { statePaths } from '../state/index.ts';
 import type { SystemStatus } from '../types.ts';
 import { placeDataDir } from './data-dir.ts';
+import { BUS_DATABASE } from './database-name.ts';
 import { startEmbeddedPostgres } from './embedded.ts';
 import { provisionDatabases } from './provision.ts';
 import { serverAddress } from './server-url.ts';
@@ -20,15 +21,20 @@ export interface PostgresHandle {
   status: SystemStatus['postgres'];
   /** DATABASE_URL of each service with `database: true`. */
   databaseUrls: Record<string, string>;
+  /**
+   * The PostgreSQL bus's own database, as its role: set when `infrastructure.bus.kind` is `postgres`
+   * and some service has `events`.
+   */
+  busUrl: string | undefined;
   /** Stops the embedded server; an external one is left alone. */
   stop(): Promise<void>;
 }
 
 /**
- * Gets every service with `database: true` its own database: on the server at
- * `infrastructure.postgres.url` when one is set, otherwise on an embedded PostgreSQL with its data
- * in `.flotilla/postgres` (or where that links to, see placeDataDir). Nothing starts when no
- * service wants a database.
+ * Gets every service with `database: true` its own database, and the PostgreSQL bus one when
+ * services use events on it: on the server at `infrastructure.postgres.url` when one is set,
+ * otherwise on an embedded PostgreSQL with its data in `.flotilla/postgres` (or where that links
+ * to, see placeDataDir). Nothing starts when no service wants a database.
  */
 export async function startPostgres(
   spec: SystemSpec,
@@ -38,31 +44,40 @@ export async function startPostgres(
     .filter(([, service]) => service.database)
     .map(([name]) => name);
   if (services.length === 0) {
-    return { status: { mode: 'none', host: null, port: null }, databaseUrls: {}, stop: async () => {} };
+    return {
+      status: { mode: 'none', host: null, port: null },
+      databaseUrls: {},
+      busUrl: undefined,
+      stop: async () => {},
+    };
   }
+  // Events need a database (the spec says so), so a bus on PostgreSQL always has a server here.
+  const wantsBus =
+    spec.infrastructure.bus.kind === 'postgres' && Object.values(spec.services).some((s) => s.events);
   const paths = statePaths(spec.stateDir);
-  const provision = (serverUrl: string) =>
-    provisionDatabases({
+  const provision = async (serverUrl: string) => {
+    const { [BUS_DATABASE]: busUrl, ...databaseUrls } = await provisionDatabases({
       serverUrl,
       system: spec.name,
-      services,
+      services: wantsBus ? [...services, BUS_DATABASE] : services,
       secretsDir: paths.secrets,
       connectTimeoutMs: options.connectTimeoutMs,
     });
-  const reportDatabases = (urls: Record<string, string>) =>
     options.progress(
-      `postgres: ${services.length === 1 ? 'database' : 'databases'} ready: ${Object.values(urls)
-        .map((url) => new URL(url).pathname.slice(1))
+      `postgres: ${services.length === 1 ? 'database' : 'databases'} ready: ${Object.values(databaseUrls)
+        .map(databaseOf)
         .join(', ')}`,
     );
+    if (busUrl !== undefined) options.progress(`postgres: event bus database ready: ${databaseOf(busUrl)}`);
+    return { databaseUrls, busUrl };
+  };
 
   const external = spec.infrastructure.postgres.url;
   if (external !== undefined) {
     const { host, port } = serverAddress(external);
-    const databaseUrls = await provision(external);
     options.progress(`postgres: using ${host}:${port}`);
-    reportDatabases(databaseUrls);
-    return { status: { mode: 'external', host, port }, databaseUrls, stop: async () => {} };
+    const urls = await provision(external);
+    return { status: { mode: 'external', host, port }, ...urls, stop: async () => {} };
   }
 
   const started = performance.now();
@@ -82,15 +97,18 @@ export async function startPostgres(
   const created = server.initialised ? `, created ${relative(spec.dir, paths.postgresData)}` : '';
   options.progress(`postgres: started on ${server.host}:${server.port} (${seconds} s${created})`);
   try {
-    const databaseUrls = await provision(server.serverUrl);
-    reportDatabases(databaseUrls);
+    const urls = await provision(server.serverUrl);
     return {
       status: { mode: 'embedded', host: server.host, port: server.port },
-      databaseUrls,
+      ...urls,
       stop: () => server.stop(),
     };
   } catch (error) {
     await server.stop();
     throw error;
   }
+}
+
+function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
 }

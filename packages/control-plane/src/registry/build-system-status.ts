@@ -1,5 +1,12 @@
 import type { SystemSpec } from '@flotilla/spec';
-import type { InstanceStatus, MailStatus, ServiceStatus, SystemStatus, Workload } from '../types.ts';
+import type {
+  BusStatus,
+  InstanceStatus,
+  MailStatus,
+  ServiceStatus,
+  SystemStatus,
+  Workload,
+} from '../types.ts';
 
 /** Everything GET /v1/status reports, gathered by the control plane. */
 export interface StatusInput {
@@ -15,6 +22,8 @@ export interface StatusInput {
   postgres: SystemStatus['postgres'];
   /** Undefined until the mail step has run. */
   mail: MailStatus | undefined;
+  /** Undefined until the bus step has run. */
+  bus: BusStatus | undefined;
 }
 
 /** The system's status: each workload with its versions and instances. Pure. */
@@ -44,6 +53,8 @@ export function buildSystemStatus(input: StatusInput): SystemStatus {
     postgres: input.postgres,
     // Picked field by field: what holds the mail status also holds the sink's URL with its password.
     mail: input.mail ? { mode: input.mail.mode, address: input.mail.address } : null,
+    // Picked field by field for the same reason: the bus's handle also holds its URL.
+    bus: input.bus ? { kind: input.bus.kind, address: input.bus.address } : null,
     services,
   };
 }

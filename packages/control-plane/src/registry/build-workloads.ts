@@ -13,6 +13,8 @@ export interface WorkloadContext {
   databaseUrls: Record<string, string>;
   /** FLOTILLA_SMTP_URL of every service: the built-in sink's URL, or the configured relay's. */
   smtpUrl: string;
+  /** FLOTILLA_BUS_URL of the services with `events`; undefined when none has. */
+  busUrl: string | undefined;
   /** The gateway's entry file and the one public listener all its replicas share. */
   gateway: { entry: string; host: string; port: number };
 }
@@ -82,6 +84,8 @@ function serviceWorkload(
       [ENV.gracePeriodMs]: String(service.terminationGracePeriodMs),
       [ENV.smtpUrl]: context.smtpUrl,
       ...(databaseUrl === undefined ? {} : { [ENV.databaseUrl]: databaseUrl }),
+      // Only to services that use the bus: the URL carries the bus's credentials.
+      ...(service.events && context.busUrl !== undefined ? { [ENV.busUrl]: context.busUrl } : {}),
     },
     probes: { liveness: { ...service.probes.liveness }, readiness: { ...service.probes.readiness } },
     terminationGracePeriodMs: service.terminationGracePeriodMs,

@@ -14,6 +14,7 @@ services:
   orders:
     path: services/orders
     database: true
+    events: { publishes: [order.paid] }
     env: { FLOTILLA_SERVICE: spoofed, GREETING: hi }
     secrets: [STRIPE_KEY]
     versions:
@@ -158,6 +159,7 @@ describe('buildWorkloads', () => {
     secrets: { orders: { STRIPE_KEY: 'sk' }, users: {} },
     databaseUrls: { orders: 'postgres://flotilla_shop_orders:pw@127.0.0.1:5432/flotilla_shop_orders' },
     smtpUrl: 'smtp://flotilla:sink-password@127.0.0.1:2525',
+    busUrl: 'amqp://shop:bus-password@127.0.0.1:5672',
     gateway: { entry: '/opt/gateway/main.ts', host: '127.0.0.1', port: 18080 },
   });
   const byName = Object.fromEntries(workloads.map((w) => [w.name, w]));
@@ -185,6 +187,12 @@ describe('buildWorkloads', () => {
     expect(byName.orders!.env[ENV.smtpUrl]).toBe('smtp://flotilla:sink-password@127.0.0.1:2525');
     expect(byName.users!.env[ENV.smtpUrl]).toBe('smtp://flotilla:sink-password@127.0.0.1:2525');
     expect(byName.gateway!.env[ENV.smtpUrl]).toBeUndefined();
+  });
+
+  it('gives FLOTILLA_BUS_URL only to services with events, not to the others or the gateway', () => {
+    expect(byName.orders!.env[ENV.busUrl]).toBe('amqp://shop:bus-password@127.0.0.1:5672');
+    expect(byName.users!.env[ENV.busUrl]).toBeUndefined();
+    expect(byName.gateway!.env[ENV.busUrl]).toBeUndefined();
   });
 
   it('gives each version its replicas, entry and env', () => {
@@ -222,6 +230,9 @@ describe('buildWorkloads', () => {
       mail: Object.assign({ mode: 'sink', address: '127.0.0.1:2525' } as const, {
         smtpUrl: 'smtp://flotilla:sink-password@127.0.0.1:2525',
       }),
+      bus: Object.assign({ kind: 'rabbitmq', address: '127.0.0.1:5672' } as const, {
+        url: 'amqp://shop:bus-password@127.0.0.1:5672',
+      }),
     });
     expect(status).toMatchObject({
       system: 'shop',
@@ -231,7 +242,9 @@ describe('buildWorkloads', () => {
       gateway: { url: 'http://127.0.0.1:18080' },
     });
     expect(status.mail).toEqual({ mode: 'sink', address: '127.0.0.1:2525' });
+    expect(status.bus).toEqual({ kind: 'rabbitmq', address: '127.0.0.1:5672' });
     expect(JSON.stringify(status)).not.toContain('sink-password');
+    expect(JSON.stringify(status)).not.toContain('bus-password');
     expect(status.services.map((s) => s.name)).toEqual(['orders', 'users', 'gateway']);
     expect(status.services[0]!.versions).toEqual([
       { name: 'v1', weight: 90, replicas: 3 },
