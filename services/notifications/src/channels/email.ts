@@ -10,6 +10,9 @@ import type { Channel } from './channel.ts';
 export function emailChannel(options: { smtpUrl: string; from: string; timeoutMs: number }): Channel {
   const transport = nodemailer.createTransport({
     url: options.smtpUrl,
+    // One SMTP session for many messages: a connection and login per email would cost more than the email.
+    pool: true,
+    maxConnections: 2,
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
     socketTimeout: options.timeoutMs,
