@@ -17,6 +17,7 @@ export function buildPaymentsService(options: PaymentsServiceOptions = {}): Serv
   const metrics = createPaymentsMetrics(service.metrics);
   registerRoutes(service, {
     db: service.db,
+    transaction: (work) => service.transaction(work),
     processor: countedProcessor(createSimulatedProcessor(), metrics),
     metrics,
   });

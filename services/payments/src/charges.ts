@@ -4,7 +4,6 @@ import type { ChargeBody } from './charge-body.ts';
 import { chargeMismatch } from './errors.ts';
 import type { PaymentsMetrics } from './metrics.ts';
 import { recordCall } from './processor-calls.ts';
-import { inTransaction } from './transaction.ts';
 import {
   type ChargeRow,
   type ChargeStatus,
@@ -18,6 +17,8 @@ import {
 /** What charging and refunding need. */
 export interface PaymentsDeps {
   db: Service['db'];
+  /** The service's transaction: one connection, committed when the work resolves. */
+  transaction: Service['transaction'];
   processor: CardProcessor;
   metrics: PaymentsMetrics;
 }
@@ -41,7 +42,7 @@ export type ChargeOutcome = { kind: 'processed' | 'existing'; charge: ChargeView
  */
 export function chargeOrder(deps: PaymentsDeps, body: ChargeBody, log: Logger): Promise<ChargeOutcome> {
   const { order_id: orderId, amount_cents: amountCents, currency, card_number: card } = body;
-  return inTransaction(deps.db, async (tx) => {
+  return deps.transaction(async (tx) => {
     await tx.query(
       `INSERT INTO payment_charges (order_id, status, amount_cents, currency, card_brand, card_last4)
        VALUES ($1, 'processing', $2, $3, $4, $5)

@@ -1,11 +1,11 @@
-import type { Transaction } from './transaction.ts';
+import type { DatabaseClient } from '@flotilla/runtime';
 
 /**
  * Writes down one processor call and its answer, in the transaction that acts on the answer, so
  * the record and the charge it changed are committed together.
  */
 export async function recordCall(
-  tx: Transaction,
+  tx: Pick<DatabaseClient, 'query'>,
   chargeId: string,
   operation: 'authorize' | 'refund',
   outcome: string,

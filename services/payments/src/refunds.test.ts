@@ -170,7 +170,8 @@ describe('refunds', () => {
     };
     const registry = new Registry();
     const metrics = createPaymentsMetrics(registry);
-    const deps = { db: payments.service.db, processor: flaky, metrics };
+    const { service } = payments;
+    const deps = { db: service.db, transaction: service.transaction, processor: flaky, metrics };
     const { log } = payments.service;
 
     expect(await refundOrder(deps, orderId, log)).toEqual({ kind: 'retry' });

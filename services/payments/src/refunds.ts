@@ -2,7 +2,6 @@ import type { Logger } from '@flotilla/runtime';
 import type { PaymentsDeps } from './charges.ts';
 import { chargeNotFound, notRefundable } from './errors.ts';
 import { recordCall } from './processor-calls.ts';
-import { inTransaction } from './transaction.ts';
 import {
   type ChargeRow,
   type ChargeView,
@@ -27,7 +26,7 @@ export type RefundOutcome =
  * the lock across the processor call holds here too.
  */
 export async function refundOrder(deps: PaymentsDeps, orderId: string, log: Logger): Promise<RefundOutcome> {
-  const outcome = await inTransaction(deps.db, async (tx): Promise<RefundOutcome> => {
+  const outcome = await deps.transaction(async (tx): Promise<RefundOutcome> => {
     const charges = await tx.query<ChargeRow>(
       'SELECT * FROM payment_charges WHERE order_id = $1 FOR UPDATE',
       [orderId],
