@@ -105,7 +105,10 @@ async function deleteTopology(system: string): Promise<void> {
 async function listQueues(system: string): Promise<string[]> {
   const { execFileSync } = await import('node:child_process');
   try {
-    const out = execFileSync('rabbitmqctl', ['list_queues', '-q', 'name'], { encoding: 'utf8', timeout: 20_000 });
+    const out = execFileSync('rabbitmqctl', ['list_queues', '-q', 'name'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     return out
       .split('\n')
       .map((l) => l.trim())

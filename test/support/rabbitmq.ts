@@ -18,6 +18,9 @@ export async function rabbitmqReachable(): Promise<boolean> {
     socket.once('timeout', () => done(false));
     socket.connect(RABBITMQ.port, RABBITMQ.host);
   });
-  if (!up) console.warn(`RabbitMQ at ${RABBITMQ.host}:${RABBITMQ.port} is unreachable: skipping the tests that need it`);
+  if (!up)
+    console.warn(
+      `RabbitMQ at ${RABBITMQ.host}:${RABBITMQ.port} is unreachable: skipping the tests that need it`,
+    );
   return up;
 }
