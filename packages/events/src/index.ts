@@ -35,3 +35,4 @@ export { writeToOutbox } from './outbox/write.ts';
 export { PostgresBus, type PostgresBusOptions } from './postgres/index.ts';
 export { RabbitMqBus, type RabbitMqBusOptions } from './rabbitmq/index.ts';
 export { createServiceTables } from './service-tables.ts';
+export { inTransaction } from './transaction.ts';

@@ -1,3 +1,4 @@
+import { inTransaction } from '@flotilla/events';
 import type pg from 'pg';
 import { RuntimeError } from './errors.ts';
 
@@ -33,19 +34,5 @@ export async function runTransaction<T>(
       `Unknown isolation ${JSON.stringify(isolation)}: use 'read committed', 'repeatable read' or 'serializable'.`,
     );
   }
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query(isolation === undefined ? 'BEGIN' : BEGIN[isolation]);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-      broken = rollbackErr;
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  return inTransaction(pool, work, isolation === undefined ? 'BEGIN' : BEGIN[isolation]);
 }
