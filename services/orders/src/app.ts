@@ -1,4 +1,11 @@
-import { config, createService, type MeshClient, RuntimeError, type Service } from '@flotilla/runtime';
+import {
+  config,
+  createService,
+  type MeshClient,
+  RuntimeError,
+  type Service,
+  secret,
+} from '@flotilla/runtime';
 import type { DestinationStream } from 'pino';
 import { registerCatalog } from './catalog.ts';
 import { ORDERS_DEFAULTS } from './defaults.ts';
@@ -26,6 +33,8 @@ export function buildOrdersService(options: OrdersOptions = {}): Service {
       `SHOP_CURRENCY must be an ISO 4217 code such as EUR (got ${currency}).`,
     );
   }
+  // Keys the hash of order requests kept with their Idempotency-Key; see idempotency.ts.
+  const requestHashKey = secret('REQUEST_HASH_KEY', env);
   const service = createService({
     name: 'orders',
     env,
@@ -35,6 +44,6 @@ export function buildOrdersService(options: OrdersOptions = {}): Service {
   });
   const payments = meshPayments(() => options.mesh ?? service.mesh);
   registerCatalog(service, currency);
-  registerOrders(service, payments, currency);
+  registerOrders(service, payments, { currency, requestHashKey });
   return service;
 }

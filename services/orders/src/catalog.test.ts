@@ -122,6 +122,12 @@ describe('the catalogue', () => {
     expect(forged.body).toMatchObject({ error: { code: 'INVALID_CURSOR' } });
   });
 
+  it('answers 400, not 500, for a value the database cannot take (a NUL character)', async () => {
+    const res = await shop.call('/api/catalog/v1/products?q=lamp%00');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'INVALID_VALUE' } });
+  });
+
   it('answers 404 for an unknown or malformed product id', async () => {
     expect((await shop.call('/api/catalog/v1/products/00000000-0000-4000-8000-000000000000')).status).toBe(
       404,

@@ -8,7 +8,12 @@ export const ORDERS_DEFAULTS = {
     /** Deep offsets cost a scan each; past this, refine the query. */ maxOffset: 10_000,
   },
   search: { maxQueryLength: 200 },
-  order: { maxItems: 50, maxQuantity: 1_000 },
+  order: {
+    maxItems: 50,
+    maxQuantity: 1_000,
+    /** The largest charge payments takes (its `maxAmountCents`): a larger total could never be paid. */
+    maxTotalCents: 100_000_000,
+  },
   product: { maxStock: 1_000_000, maxPriceCents: 100_000_000 },
   idempotencyKey: { maxLength: 255 },
   payments: {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { DatabaseClient } from '@flotilla/runtime';
 
 /** Where a request with an Idempotency-Key stands. */
@@ -19,9 +19,14 @@ interface KeyRow {
   response_body: string | null;
 }
 
-/** A stable hash of a request body; keys are compared in schema order, so key order in JSON does not matter. */
-export function requestHash(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+/**
+ * A stable keyed hash of a request body, to tell "the same request again" from "another request
+ * with the same key". Keyed (HMAC with a secret of the service) because the body holds a card
+ * number: a plain hash of it could be brute-forced from the rest of the row in minutes. The body
+ * is the schema's output, so the order of keys in the client's JSON does not matter.
+ */
+export function requestHash(body: unknown, secret: string): string {
+  return createHmac('sha256', secret).update(JSON.stringify(body)).digest('hex');
 }
 
 /**

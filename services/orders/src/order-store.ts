@@ -103,6 +103,13 @@ async function withItems(db: Queryable, rows: OrderRow[]): Promise<Order[]> {
 
 /** Puts the stock of an order's items back (a failed payment, a cancellation). */
 export async function releaseStock(tx: Queryable, orderId: string): Promise<void> {
+  // In id order, as reserving does: an UPDATE ... FROM locks rows in whatever order its plan
+  // meets them, and two transactions taking the same rows in different orders deadlock.
+  await tx.query(
+    `SELECT 1 FROM products WHERE id IN (SELECT product_id FROM order_items WHERE order_id = $1)
+      ORDER BY id FOR UPDATE`,
+    [orderId],
+  );
   await tx.query(
     `UPDATE products p SET stock = p.stock + i.quantity, updated_at = now()
        FROM order_items i WHERE i.order_id = $1 AND p.id = i.product_id`,

@@ -245,6 +245,25 @@ describe('orders', () => {
     expect(seen).toEqual(placed.reverse());
   });
 
+  it('answers 400 for a cursor whose timestamp is out of range', async () => {
+    const cursor = Buffer.from(
+      JSON.stringify({ t: '2026-13-45 99:00:00.000000+00', id: '00000000-0000-4000-8000-000000000000' }),
+    ).toString('base64url');
+    const res = await shop.call(`/api/orders/v1/orders?cursor=${cursor}`, { as: customer() });
+    expect(res.status).toBe(400);
+  });
+
+  it('refuses an order whose total is more than payments can charge, before taking any stock', async () => {
+    const { id } = await shop.product({ name: 'Yacht', price_cents: 60_000_000, stock: 3 });
+    const res = await order(customer(), {
+      items: [{ product_id: id, quantity: 2 }],
+      card_number: CARDS.approved,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: 'ORDER_TOO_LARGE' } });
+    expect(await stockOf(id)).toBe(3);
+  });
+
   it('cancels a paid order: refunds once, gives the stock back once, even when asked twice at once', async () => {
     const { id } = await shop.product({ name: 'Bowl', stock: 4 });
     const gina = customer();
@@ -333,5 +352,11 @@ describe('orders', () => {
     expect(dup.status).toBe(400);
     const longKey = await order(customer(), { items: [], card_number: CARDS.approved }, 'x'.repeat(256));
     expect(longKey.status).toBe(400);
+    const spaces = await order(customer(), {
+      items: [{ product_id: '00000000-0000-4000-8000-000000000000', quantity: 1 }],
+      card_number: ' '.repeat(16),
+    });
+    expect(spaces.status).toBe(400);
+    expect(spaces.body).toMatchObject({ error: { details: [{ path: 'card_number' }] } });
   });
 });

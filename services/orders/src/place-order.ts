@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseClient, Service } from '@flotilla/runtime';
+import { ORDERS_DEFAULTS } from './defaults.ts';
 import { completeKey } from './idempotency.ts';
 import { loadOrder, type Order, releaseStock } from './order-store.ts';
 import type { PaymentsClient } from './payments-client.ts';
@@ -62,20 +63,21 @@ export async function placeOrder(
     cardNumber: step.request.card_number,
   });
   return inTransaction(client, async (tx) => {
-    if (outcome.status === 'approved') {
-      await tx.query(
-        `UPDATE orders SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'`,
-        [orderId],
-      );
-    } else {
-      await tx.query(
-        `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
-        [orderId, outcome.decline_code ?? 'declined'],
-      );
-      await releaseStock(tx, orderId);
-    }
+    // Only the update that moves the order out of pending releases stock or publishes: whatever
+    // else ran on this order meanwhile, those happen once.
+    const { rowCount } =
+      outcome.status === 'approved'
+        ? await tx.query(
+            `UPDATE orders SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'`,
+            [orderId],
+          )
+        : await tx.query(
+            `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
+            [orderId, outcome.decline_code ?? 'declined'],
+          );
     const settled = (await loadOrder(tx, orderId, step.owner))!;
-    if (settled.status === 'paid') {
+    if (rowCount === 1 && settled.status === 'payment_failed') await releaseStock(tx, orderId);
+    if (rowCount === 1 && settled.status === 'paid') {
       await service.events.publish(
         tx,
         'order.paid',
@@ -137,9 +139,12 @@ async function reserve(
     (sum, i) => sum + i.quantity * byId.get(i.product_id)!.price_cents,
     0,
   );
-  if (!Number.isSafeInteger(total) || total > 2 ** 31 - 1) {
+  if (total > ORDERS_DEFAULTS.order.maxTotalCents) {
     return answer(tx, step, 400, {
-      error: { code: 'ORDER_TOO_LARGE', message: 'The order total is larger than one order may be.' },
+      error: {
+        code: 'ORDER_TOO_LARGE',
+        message: `An order may come to at most ${ORDERS_DEFAULTS.order.maxTotalCents} cents; split it.`,
+      },
     });
   }
   const last4 = step.request.card_number.replace(/\D/g, '').slice(-4);

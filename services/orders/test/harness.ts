@@ -80,6 +80,7 @@ export async function startShop(): Promise<Shop> {
     HOST: '127.0.0.1',
     FLOTILLA_LOG_LEVEL: 'warn',
     FLOTILLA_GRACE_PERIOD_MS: '2000',
+    REQUEST_HASH_KEY: 'test-request-hash-key',
   });
   let payments = buildPaymentsService({ env: env(dbs.urls.payments!) });
   await payments.start();
