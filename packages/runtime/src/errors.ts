@@ -10,6 +10,11 @@ export const HTTP_ERRORS = {
   },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   VALIDATION_FAILED: { status: 400, message: 'The request is invalid; see details.' },
+  INVALID_VALUE: {
+    status: 400,
+    message:
+      'A value in the request cannot be stored or compared (out of range, or holding a NUL character).',
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the request body as application/json.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this service accepts.' },
   INTERNAL: { status: 500, message: 'Internal error.' },

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { HEADERS } from '@flotilla/spec';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { hasBody, readJsonBody } from './body.ts';
 import { Context, type Handler } from './context.ts';
@@ -37,6 +38,16 @@ export interface ListenerDeps {
 }
 
 const INTERNAL_BODY = HttpError.of('INTERNAL').toBody();
+
+/**
+ * A PostgreSQL "data exception" (SQLSTATE class 22: a NUL byte in text, a timestamp or number out
+ * of range, a malformed uuid) comes from a value the client sent that the handler's checks let
+ * through: the client's mistake, so 400, not 500. The database's own message stays in the log.
+ */
+function invalidValue(err: unknown): HttpError | undefined {
+  if (!(err instanceof pg.DatabaseError) || !err.code?.startsWith('22')) return undefined;
+  return HttpError.of('INVALID_VALUE', { cause: err });
+}
 
 /** The node:http request listener: route, read and check input, run the handler, answer, record. */
 export function createRequestListener(
@@ -94,7 +105,7 @@ export function createRequestListener(
       res.destroy();
       return;
     }
-    const known = err instanceof HttpError ? err : undefined;
+    const known = err instanceof HttpError ? err : invalidValue(err);
     if (!known || known.status >= 500) ctx.log.error({ err }, 'request failed');
     try {
       send(ctx, known?.status ?? 500, known ? known.toBody() : INTERNAL_BODY, known?.headers ?? {});
