@@ -4,10 +4,13 @@ export const NOTIFICATIONS_DEFAULTS = {
   sender: {
     /** How often each instance looks for notifications due, when the last look found none. */
     pollIntervalMs: 200,
-    /** Delivery attempts per notification before it is marked failed. */
-    maxAttempts: 8,
+    /**
+     * How long a notification that keeps failing transiently is retried before it is marked
+     * failed: a day, as mail servers queue mail through an outage of the next hop.
+     */
+    giveUpAfterMs: 24 * 60 * 60 * 1000,
     retryInitialMs: 1_000,
-    retryMaxMs: 60_000,
+    retryMaxMs: 5 * 60 * 1000,
     /** An SMTP exchange that takes longer than this is abandoned and retried. */
     sendTimeoutMs: 10_000,
   },

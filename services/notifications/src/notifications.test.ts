@@ -117,7 +117,7 @@ describe('notifications', () => {
 
   it('keeps mail pending while the relay refuses it, and sends it once when it accepts again', async () => {
     const u = user();
-    bench.smtp.refuse(true);
+    bench.smtp.refuse(451);
     try {
       await bench.publish('user.registered', u);
       await eventually(async () => {
@@ -137,6 +137,31 @@ describe('notifications', () => {
       u.user_id,
     ]);
     expect(row!.status).toBe('sent');
+  });
+
+  it('gives up at once on a permanent refusal (SMTP 5xx), recording why', async () => {
+    const u = user();
+    bench.smtp.refuse(550);
+    try {
+      await bench.publish('user.registered', u);
+      await eventually(async () => {
+        const [row] = await bench.sql<{ status: string; attempts: number; last_error: string }>(
+          'SELECT status, attempts, last_error FROM notifications WHERE user_id = $1',
+          [u.user_id],
+        );
+        expect(row).toMatchObject({ status: 'failed', attempts: 1 });
+        expect(row!.last_error).toContain('550');
+      });
+    } finally {
+      bench.smtp.refuse(false);
+    }
+    await sleep(1_500);
+    expect(mailTo(u.email)).toHaveLength(0);
+    const [row] = await bench.sql<{ attempts: number }>(
+      'SELECT attempts FROM notifications WHERE user_id = $1',
+      [u.user_id],
+    );
+    expect(row!.attempts).toBe(1);
   });
 
   it('sends every notification of a message with one Message-ID that names the notification', async () => {

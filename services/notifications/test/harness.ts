@@ -23,17 +23,24 @@ export interface Received {
 async function startSmtp(): Promise<{
   url: string;
   received: Received[];
-  refuse(on: boolean): void;
+  /** Answers MAIL FROM with this SMTP code (451: try later, 550: never) until called with false. */
+  refuse(code: number | false): void;
   close(): Promise<void>;
 }> {
   const received: Received[] = [];
-  let refusing = false;
+  let refusing: number | false = false;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onMailFrom(_address, _session, callback) {
-      callback(refusing ? Object.assign(new Error('try again later'), { responseCode: 451 }) : undefined);
+      callback(
+        refusing === false
+          ? undefined
+          : Object.assign(new Error(refusing >= 500 ? 'no such mailbox' : 'try again later'), {
+              responseCode: refusing,
+            }),
+      );
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -57,8 +64,8 @@ async function startSmtp(): Promise<{
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    refuse(on) {
-      refusing = on;
+    refuse(code) {
+      refusing = code;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
