@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RABBITMQ, rabbitmqReachable } from '../support/rabbitmq.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { type RunningShop, startShop } from './shop.ts';
-import { processesOf } from './support.ts';
 
 // Needs the machine's RabbitMQ (127.0.0.1:5672, guest/guest); where it is absent (a laptop), this
 // file is skipped and rabbitmqReachable() says so on the console. The outage is a TCP proxy of the
@@ -16,24 +15,20 @@ describe.skipIf(!reachable)('the shop on RabbitMQ, through a 20 s outage of the 
   let proxy: TcpProxy;
   let shop: RunningShop;
   let admin: string;
-  let system: string;
 
   beforeAll(async () => {
     proxy = await startTcpProxy({ host: RABBITMQ.host, port: RABBITMQ.port });
     shop = await startShop({
       bus: { kind: 'rabbitmq', url: `amqp://guest:guest@127.0.0.1:${proxy.port}` },
     });
-    system = (await shop.status()).system;
     admin = await shop.adminToken();
   }, 120_000);
 
   afterAll(async () => {
-    await shop?.close();
-    if (shop && shop.cli.exitCode === null) shop.cli.kill('SIGKILL');
-    for (const pid of system ? processesOf(system, shop.dir) : []) process.kill(pid, 'SIGKILL');
+    await shop?.stop();
     await proxy?.close();
-    if (system) await deleteTopology(system);
-  });
+    if (shop) await deleteTopology(shop.system);
+  }, 90_000);
 
   it('delivers every email once after the bus comes back, for orders paid while it was away', async () => {
     const product = await shop.api<{ id: string }>('/api/catalog/v1/products', {

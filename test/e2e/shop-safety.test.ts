@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningShop, startShop } from './shop.ts';
-import { processesOf, tempDir, waitFor } from './support.ts';
+import { tempDir, waitFor } from './support.ts';
 
 const CARD = '4242 4242 4242 4242';
 
@@ -28,12 +28,7 @@ describe('the shop keeps every order, charge and email exactly once', () => {
     admin = await shop.adminToken();
   }, 120_000);
 
-  afterAll(async () => {
-    await shop?.close();
-    if (shop && shop.cli.exitCode === null) shop.cli.kill('SIGKILL');
-    const name = (await shop?.status().catch(() => undefined))?.system;
-    for (const pid of name ? processesOf(name, shop.dir) : []) process.kill(pid, 'SIGKILL');
-  });
+  afterAll(() => shop?.stop(), 60_000);
 
   const product = async (stock: number) => {
     const res = await shop.api<{ id: string }>('/api/catalog/v1/products', {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
-import { type RunningSystem, repoRoot, startSystem, tempDir, waitFor } from './support.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { processesOf, type RunningSystem, repoRoot, startSystem, tempDir, waitFor } from './support.ts';
 
 /** What an e2e test may change in the shop's spec. */
 export interface ShopOverrides {
@@ -76,7 +77,13 @@ export interface RunningShop extends RunningSystem {
   waitForMail(to: string, count: number, timeoutMs?: number): Promise<SinkMessage[]>;
   /** A query on a service's own database, as the PostgreSQL superuser. */
   sql<R = Record<string, unknown>>(service: string, text: string, params?: unknown[]): Promise<R[]>;
-  close(): Promise<void>;
+  /** The system's unique name (FLOTILLA_SYSTEM of its instances). */
+  system: string;
+  /**
+   * Stops the shop as Ctrl-C would, waiting for it; whatever is still running after that (a test
+   * that failed half-way) is killed, so no test leaves a system behind.
+   */
+  stop(): Promise<void>;
 }
 
 /** Starts the shop in a temp directory on free ports. */
@@ -161,8 +168,22 @@ export async function startShop(overrides: ShopOverrides = {}): Promise<RunningS
       }
       return (await pool.query(text, params)).rows;
     },
-    async close() {
+    system,
+    async stop() {
       await Promise.all([...pools.values()].map((p) => p.end()));
+      if (sys.cli.exitCode === null && sys.cli.signalCode === null) {
+        const exited = new Promise((resolve) => sys.cli.once('exit', resolve));
+        sys.cli.kill('SIGINT');
+        await Promise.race([exited, sleep(30_000)]);
+        if (sys.cli.exitCode === null) sys.cli.kill('SIGKILL');
+      }
+      for (const pid of processesOf(system, dir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // it ended meanwhile
+        }
+      }
     },
   };
 }
