@@ -54,6 +54,8 @@ export function chargeOrder(deps: PaymentsDeps, body: ChargeBody, log: Logger): 
       [orderId],
     );
     const charge = rows[0]!;
+    // A void is final, whatever this request says: the order was abandoned.
+    if (charge.status === 'voided') return { kind: 'existing', charge: chargeView(charge) };
     // The card is compared by brand and last four digits, all that is kept of it: another card
     // of the same brand ending in the same digits passes as the same card.
     const mismatched = [
@@ -89,6 +91,35 @@ export function chargeOrder(deps: PaymentsDeps, body: ChargeBody, log: Logger): 
     }
     log.info({ ...fields, outcome: result.outcome }, 'charge processed');
     return { kind: 'processed', charge: chargeView(updated.rows[0]!) };
+  });
+}
+
+/**
+ * Voids the charge of an order that its caller gave up on: a charge still without a final answer
+ * (or none at all yet) becomes `voided`, and every later charge request of the order is answered
+ * with the void. A charge with a final answer keeps it, and is returned for the caller to act on.
+ * Takes the same row lock as charging, so a void and a charge of one order take turns.
+ */
+export function voidOrder(
+  deps: PaymentsDeps,
+  body: { order_id: string; amount_cents: number; currency: string },
+  log: Logger,
+): Promise<ChargeView> {
+  return deps.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO payment_charges (order_id, status, amount_cents, currency) VALUES ($1, 'voided', $2, $3)
+       ON CONFLICT (order_id) DO NOTHING`,
+      [body.order_id, body.amount_cents, body.currency],
+    );
+    const { rows } = await tx.query<ChargeRow>(
+      `UPDATE payment_charges SET status = CASE WHEN status = 'processing' THEN 'voided' ELSE status END,
+              updated_at = now()
+        WHERE order_id = $1 RETURNING *`,
+      [body.order_id],
+    );
+    const charge = rows[0]!;
+    log.info({ order_id: body.order_id, charge_id: charge.id, status: charge.status }, 'void requested');
+    return chargeView(charge);
   });
 }
 

@@ -43,7 +43,9 @@ export function notRefundable(orderId: string, status: ChargeStatus): HttpError 
   const why =
     status === 'declined'
       ? 'was declined, so no money was taken'
-      : 'is still processing: repeat the charge request until it is approved, then refund';
+      : status === 'voided'
+        ? 'was voided, so no money was taken'
+        : 'is still processing: repeat the charge request until it is approved, then refund';
   return new HttpError(
     409,
     'NOT_REFUNDABLE' satisfies PaymentsErrorCode,

@@ -1,7 +1,11 @@
 import type { CardBrand } from './card.ts';
 
-/** Where a charge is: `processing` until the processor gives a final answer, `refunded` after a refund. */
-export type ChargeStatus = 'processing' | 'approved' | 'declined' | 'refunded';
+/**
+ * Where a charge is: `processing` until the processor gives a final answer, `refunded` after a
+ * refund, `voided` when the order gave up on it before a final answer (no money was taken, and
+ * none will be).
+ */
+export type ChargeStatus = 'processing' | 'approved' | 'declined' | 'refunded' | 'voided';
 
 /** A row of payment_charges. */
 export interface ChargeRow {
@@ -10,8 +14,9 @@ export interface ChargeRow {
   status: ChargeStatus;
   amount_cents: number;
   currency: string;
-  card_brand: CardBrand;
-  card_last4: string;
+  /** Null only on a row that a void wrote before any charge request came. */
+  card_brand: CardBrand | null;
+  card_last4: string | null;
   decline_code: string | null;
   attempts: number;
   created_at: Date;
@@ -32,7 +37,8 @@ export interface ChargeView {
   status: ChargeStatus;
   amount_cents: number;
   currency: string;
-  card: { brand: CardBrand; last4: string };
+  /** Null on a void that came before any charge request. */
+  card: { brand: CardBrand; last4: string } | null;
   /** Only on a declined charge. */
   decline_code?: string;
   attempts: number;
@@ -55,7 +61,10 @@ export function chargeView(row: ChargeRow): ChargeView {
     status: row.status,
     amount_cents: row.amount_cents,
     currency: row.currency,
-    card: { brand: row.card_brand, last4: row.card_last4 },
+    card:
+      row.card_brand === null || row.card_last4 === null
+        ? null
+        : { brand: row.card_brand, last4: row.card_last4 },
     ...(row.decline_code === null ? {} : { decline_code: row.decline_code }),
     attempts: row.attempts,
     created_at: row.created_at.toISOString(),
