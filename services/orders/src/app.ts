@@ -11,6 +11,7 @@ import { registerCatalog } from './catalog.ts';
 import { ORDERS_DEFAULTS } from './defaults.ts';
 import { registerOrders } from './orders.ts';
 import { meshPayments } from './payments-client.ts';
+import { reconcilePending } from './reconcile.ts';
 
 /** How to build the orders service; everything else comes from the instance environment. */
 export interface OrdersOptions {
@@ -45,5 +46,23 @@ export function buildOrdersService(options: OrdersOptions = {}): Service {
   const payments = meshPayments(() => options.mesh ?? service.mesh);
   registerCatalog(service, currency);
   registerOrders(service, payments, { currency, requestHashKey });
+  const { reconcile } = ORDERS_DEFAULTS;
+  service.background(
+    'reconcile-pending-orders',
+    reconcilePending(service, payments, {
+      pendingAfterMs: positiveInt('RECONCILE_PENDING_AFTER_MS', reconcile.pendingAfterMs, env),
+      intervalMs: positiveInt('RECONCILE_INTERVAL_MS', reconcile.intervalMs, env),
+      batch: reconcile.batch,
+    }),
+  );
   return service;
+}
+
+/** A whole number of milliseconds from the environment, or its default. */
+function positiveInt(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const value = Number(config(name, String(fallback), env));
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RuntimeError('FLOTILLA_CONFIG_INVALID', `${name} must be a whole number of milliseconds >= 1.`);
+  }
+  return value;
 }

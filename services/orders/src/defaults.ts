@@ -24,6 +24,15 @@ export const ORDERS_DEFAULTS = {
     maxRetryAfterMs: 2_000,
     timeoutMs: 5_000,
   },
+  reconcile: {
+    /**
+     * An order pending this long has been given up on: well past a client's retries (the payments
+     * calls of one request take at most ~16 s), so the reconciler never races a live request.
+     */
+    pendingAfterMs: 120_000,
+    intervalMs: 10_000,
+    batch: 20,
+  },
   /** How long a client is told to wait before retrying a key that is in flight, or a payment outage. */
   retryAfterS: 1,
 } as const;

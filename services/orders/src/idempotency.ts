@@ -67,6 +67,26 @@ export async function claimKey(
   return { kind: 'owned', orderId: current.order_id, release };
 }
 
+/**
+ * Takes the key's lock on `client` if nobody holds it: the function that releases it, or undefined
+ * when a request (or the reconciler) is working on the key.
+ */
+export async function tryLockKey(
+  client: DatabaseClient,
+  owner: string,
+  key: string,
+): Promise<(() => Promise<void>) | undefined> {
+  const lock = lockId(owner, key);
+  const { rows } = await client.query<{ locked: boolean }>(
+    'SELECT pg_try_advisory_lock($1::bigint) AS locked',
+    [lock],
+  );
+  if (!rows[0]!.locked) return undefined;
+  return async () => {
+    await client.query('SELECT pg_advisory_unlock($1::bigint)', [lock]);
+  };
+}
+
 /** Records the final outcome of the key, in the caller's transaction. */
 export async function completeKey(
   tx: Pick<DatabaseClient, 'query'>,

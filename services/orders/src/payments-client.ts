@@ -25,6 +25,11 @@ export interface PaymentsClient {
     cardNumber: string;
   }): Promise<ChargeOutcome>;
   refund(orderId: string): Promise<void>;
+  /**
+   * Gives up on charging an order: a charge without a final answer is voided, so it can never take
+   * money later; a final answer is returned as it is. A void counts as declined (`abandoned`).
+   */
+  void(charge: { orderId: string; amountCents: number; currency: string }): Promise<ChargeOutcome>;
 }
 
 const { attempts, backoffMs, maxRetryAfterMs, timeoutMs } = ORDERS_DEFAULTS.payments;
@@ -65,15 +70,23 @@ export function meshPayments(mesh: () => MeshClient): PaymentsClient {
         { order_id: orderId, amount_cents: amountCents, currency, card_number: cardNumber },
         orderId,
       );
-      if (res.statusCode === 200 || res.statusCode === 201) {
-        const charge = res.json<{ status: string; decline_code?: string }>();
-        if (charge.status === 'approved') return { status: 'approved' };
-        if (charge.status === 'declined') return { status: 'declined', decline_code: charge.decline_code };
-        throw new PaymentsUnavailableError(`payments answered a charge in state ${charge.status}`);
-      }
+      if (res.statusCode === 200 || res.statusCode === 201) return outcomeOf(res);
       // A card payments refuses as malformed is a failed payment, not a broken service.
       if (res.statusCode === 400) return { status: 'declined', decline_code: 'invalid_card' };
       throw new PaymentsUnavailableError(`payments answered ${res.statusCode}: ${res.text().slice(0, 200)}`);
+    },
+    async void({ orderId, amountCents, currency }) {
+      const res = await call(
+        `/internal/payments/v1/charges/${orderId}/void`,
+        { amount_cents: amountCents, currency },
+        orderId,
+      );
+      if (res.statusCode !== 200) {
+        throw new PaymentsUnavailableError(
+          `payments answered ${res.statusCode} to a void: ${res.text().slice(0, 200)}`,
+        );
+      }
+      return outcomeOf(res);
     },
     async refund(orderId) {
       const res = await call(`/internal/payments/v1/charges/${orderId}/refund`, {}, orderId);
@@ -84,6 +97,21 @@ export function meshPayments(mesh: () => MeshClient): PaymentsClient {
       }
     },
   };
+}
+
+/** What a charge in payments' answer means for the order. */
+function outcomeOf(res: MeshResponse): ChargeOutcome {
+  const charge = res.json<{ status: string; decline_code?: string }>();
+  switch (charge.status) {
+    case 'approved':
+      return { status: 'approved' };
+    case 'declined':
+      return { status: 'declined', decline_code: charge.decline_code };
+    case 'voided':
+      return { status: 'declined', decline_code: 'abandoned' };
+    default:
+      throw new PaymentsUnavailableError(`payments answered a charge in state ${charge.status}`);
+  }
 }
 
 function retryAfterMs(res: MeshResponse): number | undefined {

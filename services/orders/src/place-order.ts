@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { DatabaseClient, Service } from '@flotilla/runtime';
+import { type DatabaseClient, failpoint, type Service } from '@flotilla/runtime';
 import { ORDERS_DEFAULTS } from './defaults.ts';
 import { completeKey } from './idempotency.ts';
 import { loadOrder, type Order, releaseStock } from './order-store.ts';
-import type { PaymentsClient } from './payments-client.ts';
+import type { ChargeOutcome, PaymentsClient } from './payments-client.ts';
 
 /** A validated order request. */
 export interface OrderRequest {
@@ -17,11 +17,8 @@ export interface FinalAnswer {
   body: string;
 }
 
-interface Step {
-  owner: string;
-  key: string;
+interface Step extends KeyRef {
   request: OrderRequest;
-  traceparent: string | undefined;
 }
 
 /**
@@ -35,7 +32,8 @@ interface Step {
  *    (giving the stock back), writes `order.paid` to the outbox and records the answer on the key.
  *
  * Payments being unavailable leaves the order pending and the key open: the caller gets 503 and
- * its retry resumes at the charge.
+ * its retry resumes at the charge. A pending order that nobody retries is settled by the
+ * reconciler (reconcile.ts). The two failpoints mark the crash windows the tests exercise.
  */
 export async function placeOrder(
   service: Service,
@@ -56,44 +54,65 @@ export async function placeOrder(
     // Settled by an earlier attempt whose answer was not recorded: answer with the order as it is.
     return inTransaction(client, (tx) => answer(tx, step, 201, order));
   }
+  failpoint('orders.after-reserve');
   const outcome = await payments.charge({
     orderId,
     amountCents: order.total_cents,
     currency: order.currency,
     cardNumber: step.request.card_number,
   });
-  return inTransaction(client, async (tx) => {
-    // Only the update that moves the order out of pending releases stock or publishes: whatever
-    // else ran on this order meanwhile, those happen once.
-    const { rowCount } =
-      outcome.status === 'approved'
-        ? await tx.query(
-            `UPDATE orders SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'`,
-            [orderId],
-          )
-        : await tx.query(
-            `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
-            [orderId, outcome.decline_code ?? 'declined'],
-          );
-    const settled = (await loadOrder(tx, orderId, step.owner))!;
-    if (rowCount === 1 && settled.status === 'payment_failed') await releaseStock(tx, orderId);
-    if (rowCount === 1 && settled.status === 'paid') {
-      await service.events.publish(
-        tx,
-        'order.paid',
-        {
-          order_id: settled.id,
-          user_id: step.owner,
-          total_cents: settled.total_cents,
-          currency: settled.currency,
-          items: settled.items,
-          paid_at: settled.paid_at,
-        },
-        { traceparent: step.traceparent },
-      );
-    }
-    return answer(tx, step, 201, settled);
-  });
+  failpoint('orders.after-charge');
+  return inTransaction(client, (tx) => settleOrder(service, tx, step, orderId, outcome));
+}
+
+/** Who a settlement answers: the key's owner and key, and the trace of the request, if any. */
+export interface KeyRef {
+  owner: string;
+  key: string;
+  traceparent: string | undefined;
+}
+
+/**
+ * Settles a pending order in the caller's transaction with what payments said: paid (and
+ * `order.paid` written to the outbox) or payment_failed (and the stock given back), then records
+ * the order as the key's final answer. Only the update that moves the order out of pending
+ * releases stock or publishes, so whatever else ran on the order, those happen once.
+ */
+export async function settleOrder(
+  service: Service,
+  tx: DatabaseClient,
+  ref: KeyRef,
+  orderId: string,
+  outcome: ChargeOutcome,
+): Promise<FinalAnswer> {
+  const { rowCount } =
+    outcome.status === 'approved'
+      ? await tx.query(
+          `UPDATE orders SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'`,
+          [orderId],
+        )
+      : await tx.query(
+          `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
+          [orderId, outcome.decline_code ?? 'declined'],
+        );
+  const settled = (await loadOrder(tx, orderId, ref.owner))!;
+  if (rowCount === 1 && settled.status === 'payment_failed') await releaseStock(tx, orderId);
+  if (rowCount === 1 && settled.status === 'paid') {
+    await service.events.publish(
+      tx,
+      'order.paid',
+      {
+        order_id: settled.id,
+        user_id: ref.owner,
+        total_cents: settled.total_cents,
+        currency: settled.currency,
+        items: settled.items,
+        paid_at: settled.paid_at,
+      },
+      { traceparent: ref.traceparent },
+    );
+  }
+  return answer(tx, ref, 201, settled);
 }
 
 async function reserve(
@@ -174,12 +193,12 @@ async function reserve(
 /** Records `body` as the key's final answer and returns it, serialised once so replays match byte for byte. */
 async function answer(
   tx: DatabaseClient,
-  step: Step,
+  ref: KeyRef,
   status: number,
   body: Order | { error: unknown },
 ): Promise<FinalAnswer> {
   const text = JSON.stringify(body);
-  await completeKey(tx, step.owner, step.key, status, text);
+  await completeKey(tx, ref.owner, ref.key, status, text);
   return { status, body: text };
 }
 

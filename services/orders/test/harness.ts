@@ -65,8 +65,8 @@ export const CARDS = {
   flaky: '4000000000000119',
 };
 
-/** Starts the two services on one test PostgreSQL server. */
-export async function startShop(): Promise<Shop> {
+/** Starts the two services on one test PostgreSQL server; `ordersEnv` adds to the orders service's environment. */
+export async function startShop(ordersEnv: Record<string, string> = {}): Promise<Shop> {
   const postgres = await startTestPostgres();
   const [ordersDb, paymentsDb, busDb] = await Promise.all(
     ['orders', 'payments', 'bus'].map((name) => createExtraDatabase(postgres.url, name)),
@@ -89,7 +89,7 @@ export async function startShop(): Promise<Shop> {
     source: { workload: 'orders', version: 'v1' },
     table: tableWith(paymentsPort),
   });
-  const orders = buildOrdersService({ env: env(dbs.urls.orders!), mesh });
+  const orders = buildOrdersService({ env: { ...env(dbs.urls.orders!), ...ordersEnv }, mesh });
   await orders.start();
   const base = `http://127.0.0.1:${orders.port}`;
   const bus = createBus({ url: dbs.urls.bus, system: 'test' });
