@@ -24,7 +24,17 @@ describe('the shop keeps every order, charge and email exactly once', () => {
   let admin: string;
 
   beforeAll(async () => {
-    shop = await startShop({ env: { notifications: { FLOTILLA_FAILPOINTS_DIR: failpoints } } });
+    shop = await startShop({
+      env: {
+        notifications: { FLOTILLA_FAILPOINTS_DIR: failpoints },
+        // Pending for 5 s means abandoned here (2 min as shipped), so the reconciler test is quick.
+        orders: {
+          FLOTILLA_FAILPOINTS_DIR: failpoints,
+          RECONCILE_PENDING_AFTER_MS: '5000',
+          RECONCILE_INTERVAL_MS: '500',
+        },
+      },
+    });
     admin = await shop.adminToken();
   }, 120_000);
 
@@ -159,6 +169,68 @@ describe('the shop keeps every order, charge and email exactly once', () => {
     const restarted = await shop.instances('orders');
     expect(restarted.reduce((n, i) => n + i.restarts, 0)).toBe(2);
   }, 180_000);
+
+  const restartsOf = async (service: string) =>
+    (await shop.instances(service)).reduce((n, i) => n + i.restarts, 0);
+  const chargesOf = (orderId: string) =>
+    shop.sql<{ status: string; calls: number }>(
+      'payments',
+      `SELECT p.status, (SELECT count(*)::int FROM payment_processor_calls c
+                          WHERE c.charge_id = p.id AND c.operation = 'authorize') AS calls
+         FROM payment_charges p WHERE p.order_id = $1`,
+      [orderId],
+    );
+
+  it.each([
+    ['after the stock is reserved and before the charge', 'orders.after-reserve'],
+    ['after the charge and before the order is settled', 'orders.after-charge'],
+  ])(
+    'resumes an order whose replica is killed %s on the retry with its key, charging once',
+    async (_when, point) => {
+      const id = await product(10);
+      const { token, id: owner } = await shop.customer();
+      const restarts = await restartsOf('orders');
+      writeFileSync(join(failpoints, point), '');
+      const key = randomUUID();
+      const first = await order(token, id, key);
+      expect(first.status).toBe(502);
+      let answer = first;
+      for (let i = 0; i < 100 && answer.status !== 201; i++) {
+        await sleep(200);
+        answer = await order(token, id, key);
+      }
+      expect(answer.status).toBe(201);
+      expect(answer.body.status).toBe('paid');
+      await waitFor(
+        'the killed replica to be restarted',
+        async () => (await restartsOf('orders')) === restarts + 1,
+      );
+      expect(await shop.sql('orders', 'SELECT 1 FROM orders WHERE owner = $1', [owner])).toHaveLength(1);
+      expect(await chargesOf(answer.body.id)).toEqual([{ status: 'approved', calls: 1 }]);
+      expect(await stockOf(id)).toBe(9);
+    },
+    60_000,
+  );
+
+  it('settles an order whose replica is killed after the charge, with no retry, and mails its receipt', async () => {
+    const id = await product(10);
+    const { token, id: owner, email } = await shop.customer();
+    writeFileSync(join(failpoints, 'orders.after-charge'), '');
+    expect((await order(token, id, randomUUID())).status).toBe(502);
+    let settled: { id: string; status: string }[] = [];
+    await waitFor(
+      'the reconciler to settle the order',
+      async () => {
+        settled = await shop.sql('orders', 'SELECT id, status FROM orders WHERE owner = $1', [owner]);
+        return settled[0]?.status === 'paid';
+      },
+      30_000,
+    );
+    expect(await chargesOf(settled[0]!.id)).toEqual([{ status: 'approved', calls: 1 }]);
+    expect(await stockOf(id)).toBe(9);
+    const mail = await shop.waitForMail(email, 2);
+    expect(mail.map((m) => m.subject)).toContain(`Your order ${settled[0]!.id.slice(0, 8)} is paid`);
+  }, 60_000);
 
   it.each([
     ['after the email is sent and before it is recorded as sent', 'notifications.after-send', 2],
