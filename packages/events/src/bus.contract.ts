@@ -163,6 +163,22 @@ export function busContract(harness: BusHarness): void {
     expect(received[1]!.atMs - retriedAtMs).toBeLessThan(2_000);
   });
 
+  it('keeps the attempt of a delivery retried with keepAttempt', async () => {
+    const bus = open();
+    const sub = subscription();
+    const type = eventType();
+    await bus.declare(sub, [type]);
+    let calls = 0;
+    const { received } = await record(bus, sub, async (d) => {
+      calls++;
+      if (calls <= 3) await d.retry(50, { keepAttempt: calls <= 2 });
+      else await d.ack();
+    });
+    await bus.publish(event(type));
+    await eventually(() => expect(received).toHaveLength(4));
+    expect(received.map((r) => r.attempt)).toEqual([1, 1, 1, 2]);
+  });
+
   it('delivers again a delivery that its consumer never settled, once that consumer is gone', async () => {
     const sub = subscription();
     const type = eventType();

@@ -11,8 +11,12 @@ export interface Delivery {
   readonly attempt: number;
   /** Settles the delivery: the bus forgets it. */
   ack(): Promise<void>;
-  /** Settles the delivery now and has it delivered again, with attempt + 1, no sooner than `delayMs`. */
-  retry(delayMs: number): Promise<void>;
+  /**
+   * Settles the delivery now and has it delivered again no sooner than `delayMs`, with attempt + 1,
+   * or with the same attempt when `keepAttempt` (a try that failed for a reason that is not the
+   * event's, such as the consumer's database being down, should not use up its attempts).
+   */
+  retry(delayMs: number, options?: { keepAttempt?: boolean }): Promise<void>;
 }
 
 /** How send() delivers. */

@@ -214,6 +214,42 @@ describe('inbox consumer', () => {
     expect(await listDeadLetters(db)).toEqual([]);
   });
 
+  it('does not count tries its own database failed toward the attempts the handler gets', async () => {
+    const url = new URL(serviceDb.url);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    url.hostname = proxy.host;
+    url.port = String(proxy.port);
+    const proxied = new pg.Pool({ connectionString: url.toString() });
+    proxied.on('error', () => undefined);
+    cleanups.push(
+      () => proxy.close(),
+      () => proxied.end(),
+    );
+    const type = newType();
+    let handlerRuns = 0;
+    // The handler fails its first run: with two attempts, that run must still be followed by a second.
+    const failsOnce: EventHandler = async (e, tx) => {
+      handlerRuns++;
+      if (handlerRuns === 1) throw new Error('not yet');
+      await effect(e, tx);
+    };
+    const { sub, outcomes } = await consume(
+      type,
+      failsOnce,
+      { maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 50 },
+      proxied,
+    );
+    proxy.cut();
+    const e = event(type);
+    await bus.send(sub, e);
+    await eventually(() => expect(outcomes().length).toBeGreaterThanOrEqual(4));
+    proxy.restore();
+    await eventually(() => expect(outcomes().at(-1)).toBe('processed'));
+    expect(handlerRuns).toBe(2);
+    expect(await effectsOf(e)).toBe(1);
+    expect(await listDeadLetters(db)).toEqual([]);
+  });
+
   it('replays only the dead letters named by id', async () => {
     const type = newType();
     let broken = true;

@@ -112,7 +112,10 @@ export class InboxConsumer {
           ? 'event handler failed: retrying'
           : "the service's database failed before the handler ran: retrying",
       );
-      if (await this.#settle(() => delivery.retry(delayMs), envelope)) this.#report(envelope, 'retried');
+      const keepAttempt = !handlerRan;
+      if (await this.#settle(() => delivery.retry(delayMs, { keepAttempt }), envelope)) {
+        this.#report(envelope, 'retried');
+      }
       return;
     }
     if (await this.#settle(() => delivery.ack(), envelope)) this.#report(envelope, outcome);

@@ -50,7 +50,7 @@ const RENEW_SQL = `UPDATE ${MESSAGES_TABLE} m SET available_at = now() + $3 * in
 const ACK_SQL = `DELETE FROM ${MESSAGES_TABLE} WHERE id = $1 AND lease = $2`;
 
 const RETRY_SQL = `UPDATE ${MESSAGES_TABLE}
-  SET attempt = attempt + 1, available_at = now() + $3 * interval '1 millisecond', lease = NULL
+  SET attempt = attempt + $4, available_at = now() + $3 * interval '1 millisecond', lease = NULL
   WHERE id = $1 AND lease = $2`;
 
 const RELEASE_SQL = `UPDATE ${MESSAGES_TABLE} SET available_at = now(), lease = NULL WHERE id = $1 AND lease = $2`;
@@ -197,9 +197,9 @@ export class PgConsumer implements Consumer {
       body: row.envelope,
       attempt: row.attempt,
       ack: () => settle(ACK_SQL, [row.id, row.lease]),
-      retry: async (delayMs) => {
+      retry: async (delayMs, options) => {
         const ms = checkSend({ delayMs }).delayMs;
-        await settle(RETRY_SQL, [row.id, row.lease, ms]);
+        await settle(RETRY_SQL, [row.id, row.lease, ms, options?.keepAttempt ? 0 : 1]);
         this.#arm(ms);
       },
     };

@@ -110,11 +110,11 @@ export class RabbitConsumer implements Consumer {
       body: parseBody(message.content),
       attempt,
       ack: () => settle(() => ch.ack(message)),
-      retry: (delayMs) => {
+      retry: (delayMs, options) => {
         const checked = checkSend({ delayMs });
         return settle(async () => {
           // Held by the broker before the original goes: a crash in between duplicates, never loses.
-          await this.#o.requeue(message, attempt + 1, checked.delayMs);
+          await this.#o.requeue(message, options?.keepAttempt ? attempt : attempt + 1, checked.delayMs);
           ch.ack(message);
         });
       },
