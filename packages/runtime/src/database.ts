@@ -19,6 +19,7 @@ export function createPool(env: NodeJS.ProcessEnv, identity: InstanceIdentity, l
   const pool = new pg.Pool({
     connectionString: url,
     max: RUNTIME_DEFAULTS.databasePoolMax,
+    connectionTimeoutMillis: RUNTIME_DEFAULTS.databaseAcquireTimeoutMs,
     application_name: identity.instance,
   });
   // An idle client that loses its connection emits on the pool; unhandled, that would end the process.

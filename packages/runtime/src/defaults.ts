@@ -9,6 +9,11 @@ export const RUNTIME_DEFAULTS = {
   /** Connections each instance may hold in its PostgreSQL pool. */
   databasePoolMax: 10,
   /**
+   * How long a request waits for a free connection of the pool before it is answered 503: a
+   * saturated pool or an unreachable database must not queue requests without end.
+   */
+  databaseAcquireTimeoutMs: 5_000,
+  /**
    * Key of the session-level advisory lock that migrations hold for their whole run, so that
    * replicas starting together apply each file once. Any fixed bigint works, as long as every
    * replica uses the same one: these are the bytes of "flotilla".

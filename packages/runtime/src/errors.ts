@@ -18,6 +18,7 @@ export const HTTP_ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the request body as application/json.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this service accepts.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
+  UNAVAILABLE: { status: 503, message: 'The service is too busy to take this request now; retry shortly.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** Codes of the runtime's own HTTP errors. */

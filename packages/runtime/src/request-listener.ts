@@ -39,14 +39,24 @@ export interface ListenerDeps {
 
 const INTERNAL_BODY = HttpError.of('INTERNAL').toBody();
 
+/** What pg-pool throws when no connection frees up within `connectionTimeoutMillis`. */
+const POOL_TIMEOUT = 'timeout exceeded when trying to connect';
+
 /**
- * A PostgreSQL "data exception" (SQLSTATE class 22: a NUL byte in text, a timestamp or number out
- * of range, a malformed uuid) comes from a value the client sent that the handler's checks let
- * through: the client's mistake, so 400, not 500. The database's own message stays in the log.
+ * Database failures that are not the service's bug. A PostgreSQL "data exception" (SQLSTATE
+ * class 22: a NUL byte in text, a timestamp or number out of range) comes from a value the client
+ * sent that the handler's checks let through: the client's mistake, 400. A pool that had no
+ * connection to give within its timeout means the service is saturated or its database is away:
+ * 503 with Retry-After, which callers and the mesh treat as "try again", not 500. The database's
+ * own message stays in the log.
  */
-function invalidValue(err: unknown): HttpError | undefined {
-  if (!(err instanceof pg.DatabaseError) || !err.code?.startsWith('22')) return undefined;
-  return HttpError.of('INVALID_VALUE', { cause: err });
+function databaseFailure(err: unknown): HttpError | undefined {
+  if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
+    return HttpError.of('INVALID_VALUE', { cause: err });
+  if (err instanceof Error && err.message === POOL_TIMEOUT) {
+    return HttpError.of('UNAVAILABLE', { cause: err, headers: { 'retry-after': '1' } });
+  }
+  return undefined;
 }
 
 /** The node:http request listener: route, read and check input, run the handler, answer, record. */
@@ -105,7 +115,7 @@ export function createRequestListener(
       res.destroy();
       return;
     }
-    const known = err instanceof HttpError ? err : invalidValue(err);
+    const known = err instanceof HttpError ? err : databaseFailure(err);
     if (!known || known.status >= 500) ctx.log.error({ err }, 'request failed');
     try {
       send(ctx, known?.status ?? 500, known ? known.toBody() : INTERNAL_BODY, known?.headers ?? {});
