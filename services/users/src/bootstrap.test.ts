@@ -79,7 +79,7 @@ describe('start-up', () => {
   it('stays unready until the signing key and the admin account exist', async () => {
     const url = await bed.database();
     const service = buildUsersService({
-      env: { DATABASE_URL: url, ADMIN_PASSWORD: bed.adminPassword, PORT: '0' },
+      env: { DATABASE_URL: url, FLOTILLA_BUS_URL: bed.busUrl, ADMIN_PASSWORD: bed.adminPassword, PORT: '0' },
       logDestination: { write: () => true },
     });
     const states: boolean[] = [];
