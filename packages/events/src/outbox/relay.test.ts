@@ -104,7 +104,7 @@ describe('outbox relay', () => {
     await eventually(() => expect(received).toEqual([committed!.id]));
     await sleep(300);
     expect(received).toEqual([committed!.id]);
-    expect(await pending()).toBe(0);
+    await eventually(async () => expect(await pending()).toBe(0));
   });
 
   it('publishes a committed event when the commit notifies, not at its next poll', async () => {
