@@ -30,6 +30,7 @@ export function buildNotificationsService(options: NotificationsOptions = {}): S
     smtpUrl: config(ENV.smtpUrl, undefined, env),
     from: config('NOTIFY_FROM', NOTIFICATIONS_DEFAULTS.from, env),
     timeoutMs: NOTIFICATIONS_DEFAULTS.sender.sendTimeoutMs,
+    maxConnections: NOTIFICATIONS_DEFAULTS.sender.concurrency,
   });
   const channels = { email, sms: localChannel('sms', service.db), push: localChannel('push', service.db) };
   registerHandlers(service);

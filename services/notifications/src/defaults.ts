@@ -2,6 +2,11 @@
 export const NOTIFICATIONS_DEFAULTS = {
   from: 'Flotilla Shop <shop@shop.local>',
   sender: {
+    /**
+     * Notifications each instance sends at once, each in a transaction (and pool connection) of
+     * its own; with the inbox consumer's 4 that stays under the runtime's pool of 10.
+     */
+    concurrency: 3,
     /** How often each instance looks for notifications due, when the last look found none. */
     pollIntervalMs: 200,
     /**

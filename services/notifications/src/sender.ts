@@ -3,7 +3,8 @@ import { failpoint, type Service } from '@flotilla/runtime';
 import type { Channel } from './channels/channel.ts';
 import { NOTIFICATIONS_DEFAULTS } from './defaults.ts';
 
-const { pollIntervalMs, giveUpAfterMs, retryInitialMs, retryMaxMs } = NOTIFICATIONS_DEFAULTS.sender;
+const { pollIntervalMs, giveUpAfterMs, retryInitialMs, retryMaxMs, concurrency } =
+  NOTIFICATIONS_DEFAULTS.sender;
 
 interface DueRow {
   id: string;
@@ -84,7 +85,7 @@ export function runSender(
       return true;
     });
 
-  return async (signal: AbortSignal): Promise<void> => {
+  const loop = async (signal: AbortSignal): Promise<void> => {
     while (!signal.aborted) {
       let more = false;
       try {
@@ -94,6 +95,11 @@ export function runSender(
       }
       if (!more) await sleep(pollIntervalMs, undefined, { signal }).catch(() => {});
     }
+  };
+  // A few loops at once: one SMTP exchange at a time cannot keep up with a busy shop's receipts
+  // (measured in bench/shop.ts), and SKIP LOCKED hands each loop a different notification.
+  return async (signal: AbortSignal): Promise<void> => {
+    await Promise.all(Array.from({ length: concurrency }, () => loop(signal)));
   };
 }
 

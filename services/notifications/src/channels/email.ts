@@ -7,12 +7,18 @@ import type { Channel } from './channel.ts';
  * provider accepting a message and us recording it is the same message to the receiver (the sink
  * keeps it once; a real relay delivers it again, which is why that window is kept to one send).
  */
-export function emailChannel(options: { smtpUrl: string; from: string; timeoutMs: number }): Channel {
+export function emailChannel(options: {
+  smtpUrl: string;
+  from: string;
+  timeoutMs: number;
+  /** SMTP sessions kept open: one per sender loop. */
+  maxConnections: number;
+}): Channel {
   const transport = nodemailer.createTransport({
     url: options.smtpUrl,
     // One SMTP session for many messages: a connection and login per email would cost more than the email.
     pool: true,
-    maxConnections: 2,
+    maxConnections: options.maxConnections,
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
     socketTimeout: options.timeoutMs,
