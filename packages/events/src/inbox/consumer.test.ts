@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createExtraDatabase, type ExtraDatabase } from '../../../../test/support/databases.ts';
 import { eventually } from '../../../../test/support/eventually.ts';
 import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
-import { startTcpProxy } from '../../../../test/support/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../../../../test/support/tcp-proxy.ts';
 import { listDeadLetters, replayDeadLetters } from '../dead-letters.ts';
 import type { ConsumedMessage, ConsumeOutcome } from '../diagnostics.ts';
 import { createEnvelope, type EventEnvelope } from '../envelope.ts';
@@ -84,6 +84,21 @@ const effect: EventHandler = async (e, tx) => {
 async function effectsOf(e: EventEnvelope): Promise<number> {
   const { rows } = await db.query('SELECT count(*)::int AS n FROM effects WHERE event_id = $1', [e.id]);
   return rows[0].n;
+}
+
+/** The service's database behind a TCP proxy that a test can cut, as an outage would. */
+async function proxiedDatabase(): Promise<{ proxy: TcpProxy; proxied: pg.Pool }> {
+  const url = new URL(serviceDb.url);
+  const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+  url.hostname = proxy.host;
+  url.port = String(proxy.port);
+  const proxied = new pg.Pool({ connectionString: url.toString() });
+  proxied.on('error', () => undefined);
+  cleanups.push(
+    () => proxy.close(),
+    () => proxied.end(),
+  );
+  return { proxy, proxied };
 }
 
 describe('inbox consumer', () => {
@@ -185,16 +200,7 @@ describe('inbox consumer', () => {
   });
 
   it('waits out its own database being unreachable instead of dead-lettering, and applies the effect once it is back', async () => {
-    const url = new URL(serviceDb.url);
-    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    url.hostname = proxy.host;
-    url.port = String(proxy.port);
-    const proxied = new pg.Pool({ connectionString: url.toString() });
-    proxied.on('error', () => undefined);
-    cleanups.push(
-      () => proxy.close(),
-      () => proxied.end(),
-    );
+    const { proxy, proxied } = await proxiedDatabase();
     const type = newType();
     const { sub, outcomes } = await consume(
       type,
@@ -215,16 +221,7 @@ describe('inbox consumer', () => {
   });
 
   it('does not count tries its own database failed toward the attempts the handler gets', async () => {
-    const url = new URL(serviceDb.url);
-    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    url.hostname = proxy.host;
-    url.port = String(proxy.port);
-    const proxied = new pg.Pool({ connectionString: url.toString() });
-    proxied.on('error', () => undefined);
-    cleanups.push(
-      () => proxy.close(),
-      () => proxied.end(),
-    );
+    const { proxy, proxied } = await proxiedDatabase();
     const type = newType();
     let handlerRuns = 0;
     // The handler fails its first run: with two attempts, that run must still be followed by a second.
