@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type BalancerKind, createMeshClient } from '@flotilla/mesh';
-import type { RoutingTable } from '@flotilla/spec';
+import { PLAINTEXT_MESH, type RoutingTable, serviceRoutesOf } from '@flotilla/spec';
 
 const CONCURRENCY = 32;
 const WARMUP_MS = 1_000;
@@ -51,7 +51,7 @@ function tableFor(ports: number[]): RoutingTable {
     revision: 1,
     system: 'bench',
     services: {
-      s: {
+      s: serviceRoutesOf({
         versions: { v1: { weight: 100, labels: {} } },
         endpoints: ports.map((port, i) => ({
           id: `s-${i}`,
@@ -60,9 +60,10 @@ function tableFor(ports: number[]): RoutingTable {
           host: '127.0.0.1',
           port,
         })),
-      },
+      }),
     },
     gateway: { listen: { host: '127.0.0.1', port: 0 }, replicas: 1, plugins: {}, routes: [] },
+    mesh: PLAINTEXT_MESH,
   };
 }
 

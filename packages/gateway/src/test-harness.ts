@@ -10,6 +10,8 @@ import { createMeshClient, type MeshClient } from '@flotilla/mesh';
 import { createLogger, Registry } from '@flotilla/runtime';
 import {
   DEFAULTS,
+  PLAINTEXT_MESH,
+  serviceRoutesOf,
   type GatewaySpec,
   type RouteSpec,
   type RoutingTable,
@@ -111,7 +113,7 @@ export function tableOf(
     services: Object.fromEntries(
       Object.entries(services).map(([service, ports]) => [
         service,
-        {
+        serviceRoutesOf({
           versions: { v1: { weight: 100, labels: { version: 'v1' } } },
           endpoints: ports.map((port, i) => ({
             id: `${service}-v1-${i}`,
@@ -120,9 +122,10 @@ export function tableOf(
             host: '127.0.0.1',
             port,
           })),
-        },
+        }),
       ]),
     ),
+    mesh: PLAINTEXT_MESH,
   };
 }
 

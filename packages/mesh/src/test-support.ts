@@ -1,7 +1,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { CONTROL_PATHS, type Endpoint, type RoutingTable } from '@flotilla/spec';
+import {
+  CONTROL_PATHS,
+  type Endpoint,
+  PLAINTEXT_MESH,
+  type RoutingTable,
+  serviceRoutesOf,
+} from '@flotilla/spec';
 
 /** Real servers on 127.0.0.1 port 0 for the mesh's tests: upstream instances and a control plane's watch stream. */
 
@@ -77,13 +83,14 @@ export function tableOf(
   for (const [name, { versions, endpoints }] of Object.entries(services)) {
     const weighted: RoutingTable['services'][string]['versions'] = {};
     for (const [version, weight] of Object.entries(versions)) weighted[version] = { weight, labels: {} };
-    routes[name] = { versions: weighted, endpoints };
+    routes[name] = serviceRoutesOf({ versions: weighted, endpoints });
   }
   return {
     revision,
     system: 'test',
     services: routes,
     gateway: { listen: { host: '127.0.0.1', port: 0 }, replicas: 1, plugins: {}, routes: [] },
+    mesh: PLAINTEXT_MESH,
   };
 }
 

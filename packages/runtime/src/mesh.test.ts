@@ -1,6 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CONTROL_PATHS, type RoutingTable } from '@flotilla/spec';
+import { CONTROL_PATHS, PLAINTEXT_MESH, type RoutingTable, serviceRoutesOf } from '@flotilla/spec';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createService, type Service } from './service.ts';
 
@@ -72,14 +72,15 @@ describe('service.mesh', () => {
       revision: 1,
       system: 'local',
       services: {
-        clock: {
+        clock: serviceRoutesOf({
           versions: { v1: { weight: 100, labels: {} } },
           endpoints: [
             { id: 'clock-v1-1', service: 'clock', version: 'v1', host: '127.0.0.1', port: clock.port },
           ],
-        },
+        }),
       },
       gateway: { listen: { host: '127.0.0.1', port: 0 }, replicas: 1, plugins: {}, routes: [] },
+      mesh: PLAINTEXT_MESH,
     });
     await starting;
     expect(greeter.ready).toBe(true);

@@ -38,4 +38,25 @@ export const DEFAULTS = {
   postgres: { port: 0 },
   bus: { kind: 'postgres', rabbitmqUrl: 'amqp://guest:guest@127.0.0.1:5672' },
   smtp: { sinkPort: 0 },
+  mesh: {
+    /** Instances accept plaintext too, so a system without certificates works; the shop says strict. */
+    mtls: 'permissive',
+    versionAffinity: false,
+    /** Istio's workload certificates live 24 h; ours are cheaper to renew, so shorter. */
+    certificates: { ttlMs: 3_600_000 },
+    timeoutMs: 15_000,
+    /** Istio's default: two retries, with Envoy's 25 ms base interval. */
+    retries: {
+      attempts: 2,
+      retryOn: ['connect-failure', 'reset', 'unavailable'],
+      backoffBaseMs: 25,
+      backoffMaxMs: 250,
+    },
+    /** Envoy's retry budget default is 20% of active requests, min 3 concurrent; Linkerd's 20% + 10/s. */
+    retryBudget: { percent: 20, minRetriesPerSecond: 10 },
+    /** Envoy's circuit-breaker defaults: 1024 requests, 1024 pending. */
+    circuitBreaker: { maxRequests: 1024, maxPendingRequests: 1024, maxConnectionsPerEndpoint: 128 },
+    /** Envoy's outlier-detection defaults: 5 consecutive errors, 30 s base ejection, 10% (we allow half). */
+    outlierDetection: { consecutiveErrors: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50 },
+  },
 } as const;

@@ -20,6 +20,8 @@ export const ENV = {
   busUrl: 'FLOTILLA_BUS_URL',
   /** Where a service sends mail: an `smtp://` URL (the control plane's sink, or the configured relay). */
   smtpUrl: 'FLOTILLA_SMTP_URL',
+  /** This instance's own secret, which it alone holds: it asks for certificates and reports with it. */
+  instanceToken: 'FLOTILLA_INSTANCE_TOKEN',
   /** Gateway instances only: the shared public listener (SO_REUSEPORT across replicas). */
   gatewayHost: 'FLOTILLA_GATEWAY_HOST',
   gatewayPort: 'FLOTILLA_GATEWAY_PORT',

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { checkMesh } from './check-mesh.ts';
 import { DEFAULTS } from './defaults.ts';
 import { SpecError, type SpecIssue } from './errors.ts';
 import { type ParsedSystemSpec, type ServiceSpecParsed, systemSchema } from './schema.ts';
@@ -172,6 +173,8 @@ function resolveSpec(
       issues.push({ path: `gateway.routes[${i}]`, message: 'set stripPrefix or rewritePrefix, not both' });
     }
   });
+
+  checkMesh(parsed, issues);
 
   const { bus } = parsed.infrastructure;
   if (bus.kind === 'postgres' && bus.url !== undefined) {

@@ -1,4 +1,5 @@
-import type { GatewaySpec } from './schema.ts';
+import { DEFAULT_RESILIENCE, stableVersionOf } from './mesh-schema.ts';
+import type { AuthorizationRule, GatewaySpec, MtlsMode, ResilienceSpec, TrafficRule } from './schema.ts';
 
 /**
  * The routing table: what the control plane pushes to the data plane (gateway and mesh clients)
@@ -12,6 +13,19 @@ export interface RoutingTable {
   system: string;
   services: Record<string, ServiceRoutes>;
   gateway: GatewaySpec;
+  mesh: MeshTable;
+}
+
+/** The system-wide part of the mesh, as every data-plane process needs it. */
+export interface MeshTable {
+  mtls: MtlsMode;
+  versionAffinity: boolean;
+  /**
+   * PEM roots every process trusts for peer certificates. During a CA rotation it holds the old
+   * root and the new one, until every certificate is re-issued by the new one. Empty under
+   * `mtls: disable`.
+   */
+  trustBundle: string[];
 }
 
 export interface ServiceRoutes {
@@ -19,6 +33,17 @@ export interface ServiceRoutes {
   versions: Record<string, { weight: number; labels: Record<string, string> }>;
   /** Ready endpoints only. An instance that is starting, unready or stopping is not listed. */
   endpoints: Endpoint[];
+  /**
+   * Where a request pinned to a version the service does not have goes: the version with the
+   * highest weight, the first declared on a tie.
+   */
+  stableVersion: string;
+  /** The service's traffic rules, in order; the first that matches a request applies. */
+  traffic: TrafficRule[];
+  /** The service's resilience with `mesh.resilience` filled in under its overrides. */
+  resilience: ResilienceSpec;
+  /** Allowed callers; null when the service has no policy (any workload may call). */
+  authorization: AuthorizationRule[] | null;
 }
 
 export interface Endpoint {
@@ -45,6 +70,38 @@ export const CONTROL_PATHS = {
   mailMessage: '/v1/mail/:id',
   /** Events the consuming services gave up on, oldest first (`?service=&limit=`). */
   deadLetters: '/v1/dead-letters',
+  /**
+   * An instance's certificate: POST `{ "publicKey": "<SPKI PEM>" }` with the instance's own token
+   * (FLOTILLA_INSTANCE_TOKEN), answered with `{ certificate, chain, notAfter }` (PEM).
+   */
+  certificate: '/v1/certificate',
+  /** Outlier ejections a process reports (`{ "ejected": [...] }`, instance token); shown in status. */
+  outliers: '/v1/outliers',
+  /** Starts a CA rotation (admin): a new root, trusted beside the old one until every certificate is re-issued. */
+  caRotate: '/v1/ca/rotate',
   /** Sends dead letters back to their subscriptions: `{"service", "ids": [...]}` or `{"service", "all": true}`. */
   deadLettersReplay: '/v1/dead-letters/replay',
 } as const;
+
+/** The mesh part of a table for plaintext with no affinity: what a table built by hand starts from. */
+export const PLAINTEXT_MESH: MeshTable = Object.freeze({
+  mtls: 'disable',
+  versionAffinity: false,
+  trustBundle: [],
+});
+
+/**
+ * A service's routes from its versions and endpoints, the rest at the defaults (no rules, default
+ * resilience, no policy) unless given: for tables built by hand (tests, benchmarks).
+ */
+export function serviceRoutesOf(
+  routes: Pick<ServiceRoutes, 'versions' | 'endpoints'> & Partial<ServiceRoutes>,
+): ServiceRoutes {
+  return {
+    stableVersion: stableVersionOf(routes.versions),
+    traffic: [],
+    resilience: DEFAULT_RESILIENCE,
+    authorization: null,
+    ...routes,
+  };
+}

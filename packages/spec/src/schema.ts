@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.ts';
+import { meshSchema, serviceMeshSchema } from './mesh-schema.ts';
 
 /** Kubernetes-compatible names (DNS-1123 labels), so that a spec renders to a cluster unchanged. */
 const dnsLabel = z
@@ -104,6 +105,7 @@ const service = z.strictObject({
   startupTimeoutMs: durationMs(100).default(DEFAULTS.service.startupTimeoutMs),
   /** Whether the service gets a PostgreSQL database and role of its own (as DATABASE_URL). */
   database: z.boolean().default(false),
+  ...serviceMeshSchema,
 });
 
 const cors = z.strictObject({
@@ -244,6 +246,7 @@ export const systemSchema = z.strictObject({
     plugins: {},
     routes: [],
   }),
+  mesh: meshSchema.default(() => meshSchema.parse({})),
   services: z
     .record(dnsLabel, service)
     .refine((s) => Object.keys(s).length > 0, 'expected at least one service'),
@@ -277,3 +280,16 @@ export type SecretSpec = ServiceSpecParsed['secrets'][number];
 export type ServiceEventsSpec = z.output<typeof serviceEvents>;
 export type BusSpec = z.output<typeof bus>;
 export type SmtpSpec = z.output<typeof smtp>;
+export type {
+  AuthorizationRule,
+  FaultSpec,
+  MeshSpec,
+  MtlsMode,
+  ResilienceOverride,
+  ResilienceSpec,
+  RetryOn,
+  RetryPolicy,
+  StringMatch,
+  TrafficMatch,
+  TrafficRule,
+} from './mesh-schema.ts';

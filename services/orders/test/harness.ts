@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createBus, type EventEnvelope, parseEnvelope } from '@flotilla/events';
 import { createMeshClient } from '@flotilla/mesh';
 import type { MeshClient, Service } from '@flotilla/runtime';
-import type { RoutingTable } from '@flotilla/spec';
+import { PLAINTEXT_MESH, type RoutingTable, serviceRoutesOf } from '@flotilla/spec';
 import { buildPaymentsService } from '../../payments/src/app.ts';
 import { createExtraDatabase } from '../../../test/support/databases.ts';
 import { startTestPostgres } from '../../../test/support/postgres.ts';
@@ -163,13 +163,14 @@ function tableWith(paymentsPort: number): RoutingTable {
     revision: 1,
     system: 'test',
     services: {
-      payments: {
+      payments: serviceRoutesOf({
         versions: { v1: { weight: 100, labels: { version: 'v1' } } },
         endpoints: [
           { id: 'payments-v1-1', service: 'payments', version: 'v1', host: '127.0.0.1', port: paymentsPort },
         ],
-      },
+      }),
     },
     gateway: { listen: { host: '127.0.0.1', port: 0 }, replicas: 1, plugins: {}, routes: [] },
+    mesh: PLAINTEXT_MESH,
   };
 }

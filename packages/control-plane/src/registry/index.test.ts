@@ -1,4 +1,4 @@
-import { ENV, parseSpec, type RoutingTable } from '@flotilla/spec';
+import { DEFAULT_RESILIENCE, ENV, parseSpec, type RoutingTable } from '@flotilla/spec';
 import { describe, expect, it } from 'vitest';
 import type { InstanceState, InstanceStatus } from '../types.ts';
 import { buildRoutingTable, buildSystemStatus, buildWorkloads, Registry } from './index.ts';
@@ -96,7 +96,13 @@ describe('buildRoutingTable', () => {
     expect(first.services.users).toEqual({
       versions: { v1: { weight: 100, labels: { version: 'v1' } } },
       endpoints: [],
+      stableVersion: 'v1',
+      traffic: [],
+      resilience: DEFAULT_RESILIENCE,
+      authorization: null,
     });
+    expect(first.services.orders?.stableVersion).toBe('v1');
+    expect(first.mesh).toEqual({ mtls: 'permissive', versionAffinity: false, trustBundle: [] });
   });
 
   it.each<{ name: string; next: InstanceStatus[]; same: boolean; revision: number }>([

@@ -1,6 +1,6 @@
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
-import type { RoutingTable } from '@flotilla/spec';
+import { PLAINTEXT_MESH, type RoutingTable, serviceRoutesOf } from '@flotilla/spec';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type TableSource, WatchStream } from './index.ts';
@@ -29,8 +29,9 @@ function table(revision: number, pad: string): RoutingTable {
   return {
     revision,
     system: 'watch-test',
-    services: { api: { versions: { v1: { weight: 100, labels: { pad } } }, endpoints: [] } },
+    services: { api: serviceRoutesOf({ versions: { v1: { weight: 100, labels: { pad } } }, endpoints: [] }) },
     gateway: { listen: { host: '127.0.0.1', port: 0 }, replicas: 1, plugins: {}, routes: [] },
+    mesh: PLAINTEXT_MESH,
   };
 }
 
