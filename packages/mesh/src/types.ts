@@ -1,10 +1,31 @@
 import type { RoutingTable } from '@flotilla/spec';
 import type { Dispatcher } from 'undici';
 
-/** Who is calling: used for metrics labels (source_workload, source_version) and, later, routing rules. */
+/** Who is calling: metrics labels (source_workload, source_version) and `sourceLabels` rules. */
 export interface MeshSource {
   workload: string;
   version: string;
+}
+
+/**
+ * What the process knows about the inbound request a call is made on behalf of. The runtime keeps
+ * one per request (AsyncLocalStorage) and hands it to the client through `MeshClientOptions.scope`,
+ * so that service code calls `mesh.request()` and the pin, the deadline and the trace travel on.
+ */
+export interface CallScope {
+  /** The inbound W3C `baggage` header, sent on unchanged except for the version pin member. */
+  readonly baggage: string | undefined;
+  /** The inbound `traceparent`; a child span id is not minted here (that is the tracer's job). */
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+  /** The version this request is pinned to (`x-flotilla-version`, the baggage, or affinity). */
+  readonly pin: string | undefined;
+  /** `performance.now()` at which the inbound caller gives up; calls never outlive it. */
+  readonly deadline: number | undefined;
+  /** Aborts when the inbound request is cancelled (the caller went away or its deadline passed). */
+  readonly signal: AbortSignal | undefined;
+  /** Called when a pinned call went to the stable version because the pinned one does not exist. */
+  fellBack(service: string, version: string): void;
 }
 
 /** Where the client reports trouble with the watch stream; a pino logger fits. */
@@ -27,6 +48,23 @@ export interface MeshClientOptions {
   log?: MeshLogger;
   /** Largest response body `request()` buffers; a larger one fails the call. @default 10 MiB */
   maxResponseBytes?: number;
+  /** The inbound request the current call serves, if any (the runtime's AsyncLocalStorage). */
+  scope?: () => CallScope | undefined;
+  /**
+   * The process's workload certificate, for mutual TLS when the table's `mesh.mtls` is not
+   * `disable`. Without it, calls are plaintext and a `strict` destination refuses them.
+   */
+  certificate?: WorkloadCertificate;
+  /** Where outlier ejections are reported for `flotilla status`: the instance's id and token. */
+  instance?: { id: string; token: string };
+}
+
+/** A key and certificate that are renewed in place; the client reads the current one per connection. */
+export interface WorkloadCertificate {
+  /** PEM private key and certificate chain (leaf first) in force now. */
+  current(): { key: string; cert: string };
+  /** Called after every renewal; returns an unsubscribe function. */
+  onRenew(listener: () => void): () => void;
 }
 
 /** Options of one streaming call: undici's dispatch options, addressed to a service instead of an origin. */
