@@ -65,6 +65,11 @@ export interface WorkloadCertificate {
   current(): { key: string; cert: string };
   /** Called after every renewal; returns an unsubscribe function. */
   onRenew(listener: () => void): () => void;
+  /**
+   * The client calls it with every table's trust bundle: a certificate whose issuer is not the
+   * newest root (the bundle's last element) renews at once, which is how a CA rotation completes.
+   */
+  trustBundleChanged?(trustBundle: readonly string[]): void;
 }
 
 /** Options of one streaming call: undici's dispatch options, addressed to a service instead of an origin. */
