@@ -247,6 +247,10 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_union':
       return 'expected false or a plugin configuration';
+    case 'invalid_key':
+      // The key's own check says what a key must be (a lowercase header name, an environment
+      // variable name); zod's wrapper would only say "Invalid key in record".
+      return issue.issues[0]?.message;
     default:
       return undefined;
   }
