@@ -226,8 +226,11 @@ describe('retries of calls that never reached a process', () => {
         const ids = await callMany(mesh, 's', 200);
         expect(ids).toHaveLength(200);
         expect(ids).not.toContain('dead');
-        // The closed port was really tried, and every refusal was absorbed by a retry.
-        expect(refused).toBeGreaterThan(10);
+        // The closed port was really tried, every refusal was absorbed by a retry, and after five
+        // in a row outlier detection took it out of rotation (at most the calls in flight then
+        // were still on their way to it).
+        expect(refused).toBeGreaterThanOrEqual(5);
+        expect(refused).toBeLessThanOrEqual(5 + 20);
       }
     } finally {
       diagnosticsChannel.unsubscribe('undici:client:connectError', onConnectError);
@@ -501,6 +504,8 @@ describe('diagnostics', () => {
       statusCode: 418,
       responseFlags: '-',
       durationMs: expect.any(Number),
+      connectionSecurityPolicy: 'none',
+      retries: 0,
     });
     expect(messages[0]!.durationMs).toBeGreaterThan(0);
     expect(messages[1]).toMatchObject({

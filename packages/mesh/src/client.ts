@@ -3,10 +3,15 @@ import { type Dispatcher, errors } from 'undici';
 import type { BalancerKind } from './balancer/index.ts';
 import { MESH_DEFAULTS } from './defaults.ts';
 import { WatchError } from './errors.ts';
+import type { Destination } from './destination.ts';
 import { type CallContext, MeshCall } from './mesh-call.ts';
+import { OutlierReport } from './outlier-report.ts';
 import { ResponseCollector } from './response-collector.ts';
 import { buildRoutes, NO_ROUTES, type Routes } from './routes.ts';
+import { checkServerIdentity } from './tls/peer-identity.ts';
+import { WorkloadTls } from './tls/tls-context.ts';
 import type {
+  CallScope,
   MeshClient,
   MeshClientOptions,
   MeshDispatchOptions,
@@ -14,7 +19,9 @@ import type {
   MeshRequest,
   MeshResponse,
   MeshSource,
+  WorkloadCertificate,
 } from './types.ts';
+import type { UpstreamTls } from './upstream.ts';
 import { Watch } from './watch/index.ts';
 
 const BALANCERS: readonly BalancerKind[] = ['least-request', 'round-robin'];
@@ -66,7 +73,13 @@ class Mesh implements MeshClient, CallContext {
   readonly #controlUrl: string | undefined;
   readonly #listeners = new Set<(table: RoutingTable) => void>();
   readonly #watch: Watch | undefined;
+  readonly #destinations = new Map<string, Destination>();
+  readonly #scope: (() => CallScope | undefined) | undefined;
+  #certificate: WorkloadCertificate | undefined;
+  #tls: WorkloadTls | undefined;
+  readonly #report: OutlierReport | undefined;
   #table: RoutingTable | undefined;
+  #trustBundle: readonly string[] = [];
 
   constructor(options: MeshClientOptions) {
     this.source = { workload: options.source.workload, version: options.source.version };
@@ -74,6 +87,17 @@ class Mesh implements MeshClient, CallContext {
     this.#maxResponseBytes = options.maxResponseBytes ?? MESH_DEFAULTS.maxResponseBytes;
     this.#log = options.log ?? WARNING_LOGGER;
     this.#controlUrl = options.controlUrl;
+    this.#scope = options.scope;
+    this.#certificate = options.certificate;
+    if (options.certificate !== undefined) this.#useCertificate(options.certificate);
+    if (options.controlUrl !== undefined && options.instance !== undefined) {
+      this.#report = new OutlierReport(
+        options.controlUrl,
+        options.instance.token,
+        () => this.#ejected(),
+        this.#log,
+      );
+    }
     if (options.table !== undefined) this.#apply(options.table);
     if (options.controlUrl !== undefined) {
       this.#watch = new Watch({
@@ -84,6 +108,21 @@ class Mesh implements MeshClient, CallContext {
         log: this.#log,
       });
     }
+  }
+
+  setCertificate(certificate: WorkloadCertificate): void {
+    if (this.closed) return;
+    this.#useCertificate(certificate);
+    const table = this.#table;
+    if (table !== undefined) {
+      // The same table again, now with mutual TLS: new pools, no news for listeners.
+      this.#table = undefined;
+      this.#apply(table, false);
+    }
+  }
+
+  scope(): CallScope | undefined {
+    return this.#scope?.();
   }
 
   ready(timeoutMs: number = MESH_DEFAULTS.readyTimeoutMs): Promise<void> {
@@ -135,6 +174,7 @@ class Mesh implements MeshClient, CallContext {
     if (this.closed) return;
     this.closed = true;
     this.#listeners.clear();
+    this.#report?.close();
     await this.#watch?.close();
     await Promise.all([...this.routes.upstreams.values()].map((upstream) => upstream.close()));
   }
@@ -143,14 +183,25 @@ class Mesh implements MeshClient, CallContext {
    * Switches to a table when it is newer than the one held. Endpoints that left close their pools
    * gracefully: calls already on them finish, new calls no longer see them.
    */
-  #apply(table: RoutingTable): void {
+  #apply(table: RoutingTable, notify = true): void {
     if (this.closed || (this.#table !== undefined && table.revision <= this.#table.revision)) return;
     const previous = this.routes;
-    this.routes = buildRoutes(table, previous.upstreams, this.#balancer);
+    this.#certificate?.trustBundleChanged?.(table.mesh.trustBundle);
+    this.#trustBundle = table.mesh.trustBundle;
+    const tlsOn = this.#tls !== undefined && table.mesh.mtls !== 'disable';
+    this.routes = buildRoutes(table, {
+      current: previous.upstreams,
+      destinations: this.#destinations,
+      balancer: this.#balancer,
+      source: this.source,
+      tlsFor: (service) => (tlsOn ? this.#upstreamTls(service, table.system) : undefined),
+      onEjections: () => this.#report?.changed(),
+    });
     this.#table = table;
     for (const [key, upstream] of previous.upstreams) {
       if (!this.routes.upstreams.has(key)) void upstream.close();
     }
+    if (!notify) return;
     for (const listener of this.#listeners) {
       try {
         listener(table);
@@ -158,5 +209,23 @@ class Mesh implements MeshClient, CallContext {
         this.#log.warn({ err }, 'A routing-table listener threw; the table is applied regardless.');
       }
     }
+  }
+
+  #useCertificate(certificate: WorkloadCertificate): void {
+    this.#certificate = certificate;
+    // Peers are verified against the newest table's trust bundle, which a CA rotation changes.
+    this.#tls = new WorkloadTls({
+      current: () => certificate.current(),
+      trustBundle: () => this.#trustBundle,
+    });
+  }
+
+  #upstreamTls(service: string, system: string): UpstreamTls {
+    // Read at each connect: a certificate set later replaces the one a pool was built with.
+    return { context: () => this.#tls!.context(), checkServerIdentity: checkServerIdentity(service, system) };
+  }
+
+  #ejected() {
+    return [...this.#destinations.values()].flatMap((destination) => destination.ejected());
   }
 }

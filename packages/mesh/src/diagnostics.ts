@@ -18,9 +18,13 @@ export interface MeshRequestMessage {
   method: string;
   /** 0 when no response arrived. */
   statusCode: number;
-  /** Envoy's response flag (`UF`, `UT`, `DC`, ...), `-` when none. */
+  /** Envoy's response flags (`UF`, `UT`, `DC`, `UO`, `FI`, `DI,UT`, ...), `-` when none. */
   responseFlags: string;
   durationMs: number;
+  /** `mutual_tls` when the last attempt went over mutual TLS. */
+  connectionSecurityPolicy: 'mutual_tls' | 'none';
+  /** Attempts after the first. */
+  retries: number;
 }
 
 /** The channel object, looked up once: publishing is a property check when nobody subscribes. */

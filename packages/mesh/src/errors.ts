@@ -12,6 +12,11 @@ export const MESH_ERRORS = {
     responseFlag: 'UH',
     message: 'has no ready instance; retry shortly, and see `flotilla status` if it persists',
   },
+  MESH_OVERFLOW: {
+    responseFlag: 'UO',
+    message:
+      'has too many calls in flight or waiting from this process (circuit breaker); retry later, or raise its circuitBreaker limits',
+  },
   MESH_CONNECT_FAILED: {
     responseFlag: 'UF',
     message: 'refused the connection on every instance tried; its instances may be restarting',

@@ -33,5 +33,11 @@ const KIND_OF_CODE: ReadonlyMap<string, FailureKind> = new Map([
 export function failureKind(error: Error): FailureKind | undefined {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return undefined;
-  return KIND_OF_CODE.get(code) ?? (code.startsWith('HPE_') ? 'protocol' : undefined);
+  const kind = KIND_OF_CODE.get(code);
+  if (kind !== undefined) return kind;
+  if (code.startsWith('HPE_')) return 'protocol';
+  // A refused handshake (a certificate the peer does not trust, a server naming another service):
+  // no request was sent.
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) return 'connect';
+  return undefined;
 }

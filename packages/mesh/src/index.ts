@@ -26,3 +26,17 @@ export type {
   MeshResponse,
   MeshSource,
 } from './types.ts';
+export { CertificateSource, type CertificateSourceOptions } from './tls/certificate-source.ts';
+export { checkServerIdentity, peerIdentity } from './tls/peer-identity.ts';
+export { WorkloadTls } from './tls/tls-context.ts';
+export type { CallScope, WorkloadCertificate } from './types.ts';
+export type { KeyAndCertificate } from './tls/certificate-source.ts';
+export { TLS_DEFAULTS } from './tls/defaults.ts';
+export {
+  CERTIFICATE_ERRORS,
+  CertificateError,
+  type CertificateErrorCode,
+  PeerIdentityError,
+} from './tls/errors.ts';
+export { workloadIdentityOfSan } from './tls/peer-identity.ts';
+export { type KeyAndChain, secureContextOf, type TlsMaterial } from './tls/tls-context.ts';

@@ -1,11 +1,15 @@
 import type { Duplex } from 'node:stream';
+import { HEADERS } from '@flotilla/spec';
 import { type Dispatcher, errors } from 'undici';
-import { MESH_DEFAULTS } from './defaults.ts';
+import { type CallPlan, planCall, type RetryPolicy, retryableStatus } from './call-plan.ts';
 import { type MeshRequestMessage, meshRequestChannel } from './diagnostics.ts';
 import { MeshError, type MeshErrorCode } from './errors.ts';
 import { failureKind } from './failure-kind.ts';
+import { withHeaders } from './request-headers.ts';
+import { backoffMs, type CircuitBreaker } from './resilience/index.ts';
 import type { Routes } from './routes.ts';
-import type { MeshDispatchOptions, MeshSource } from './types.ts';
+import type { ServiceRoute } from './service-route.ts';
+import type { CallScope, MeshDispatchOptions, MeshSource } from './types.ts';
 import type { Upstream } from './upstream.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -16,6 +20,8 @@ export interface CallContext {
   /** The routes of the newest table; replaced whole when a table arrives, never edited. */
   readonly routes: Routes;
   readonly closed: boolean;
+  /** The inbound request this call serves, if the process keeps one (the runtime does). */
+  scope(): CallScope | undefined;
 }
 
 /** Label value for a destination that was never chosen, as Istio writes it. */
@@ -27,29 +33,51 @@ const UNKNOWN = 'unknown';
  * It stands between the caller's handler and undici. Towards undici it is the handler of each
  * attempt; towards the caller it is the one controller of the whole call, stable across retries, so
  * pause, resume and abort reach whichever attempt is current. This is undici's RetryHandler and
- * RetryController folded into one object, so that a call costs one allocation.
+ * RetryController folded into one object, so that a call costs one allocation plus its plan.
+ *
+ * The decisions (which rule, which version, what deadline, which retry policy) are taken once, in
+ * `planCall`; this class carries them out: fault injection, the circuit breaker, mirroring, the
+ * attempts with their per-try deadlines, retries within the retry budget, outlier detection.
  *
  * The caller's handler gets onRequestStart at once, inside dispatch (so it can abort a call that
  * is still connecting), then exactly one of onResponseEnd, onResponseError or onRequestUpgrade.
  * Callbacks of an attempt that arrive after the call has finished (a timed-out attempt winding
- * down) only release the endpoint's in-flight count.
+ * down) only release the endpoint's in-flight count. An attempt whose answer is to be retried is
+ * read to its end and dropped (`#discarding`), which keeps its connection for the next call.
  */
 export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.DispatchController {
   readonly #context: CallContext;
   readonly #options: MeshDispatchOptions;
   readonly #handler: Dispatcher.DispatchHandler;
   readonly #startedAt = performance.now();
+  #plan: CallPlan | undefined;
+  #route: ServiceRoute | undefined;
+  /** The inbound request this call serves, read once: callbacks run in undici's async context. */
+  #scope: CallScope | undefined;
+  #signal: AbortSignal | undefined;
+  /** Backoff of the retry decided on, drawn once so the deadline check and the wait agree. */
+  #nextDelayMs = 0;
   #upstream: Upstream | undefined;
   /** Controller of the current attempt; null until undici starts writing it to a connection. */
   #attempt: Dispatcher.DispatchController | null = null;
-  /** Endpoints that failed this call before it reached a process. */
+  /** Endpoints this call has failed on. */
   #tried: Upstream[] | undefined;
+  #retries = 0;
+  /** The current attempt is a retry holding a share of the retry budget. */
+  #retryHeld = false;
+  /** The call counts among the destination's calls in flight (the retry budget's base). */
+  #counted = false;
   #responseStarted = false;
+  #discarding = false;
   #statusCode = 0;
   #timer: NodeJS.Timeout | undefined;
+  #tryTimer: NodeJS.Timeout | undefined;
+  #tryTimedOut = false;
+  #delayed = false;
   #paused = false;
   #reason: Error | null = null;
   #done = false;
+  #flags: string | undefined;
 
   constructor(context: CallContext, options: MeshDispatchOptions, handler: Dispatcher.DispatchHandler) {
     this.#context = context;
@@ -62,7 +90,17 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     return this.#upstream?.endpoint;
   }
 
-  /** Resolves the destination and sends the first attempt. */
+  /** Envoy's response flags of the finished call (`-` for none); undefined while it runs. */
+  get responseFlags(): string | undefined {
+    return this.#flags;
+  }
+
+  /** Whether the current attempt goes over mutual TLS. */
+  get securityPolicy(): 'mutual_tls' | 'none' {
+    return this.#upstream?.securityPolicy ?? 'none';
+  }
+
+  /** Resolves the destination, applies the matching rule and sends the first attempt. */
   start(): void {
     this.#handler.onRequestStart?.(this, null);
     if (this.#done) return;
@@ -71,14 +109,49 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       return;
     }
     const route = this.#context.routes.services.get(this.#options.service);
-    const upstream = route?.pick();
-    if (upstream === undefined) {
-      this.#failWith(route === undefined ? 'MESH_UNKNOWN_SERVICE' : 'MESH_NO_ENDPOINT');
+    if (route === undefined) {
+      this.#failWith('MESH_UNKNOWN_SERVICE');
       return;
     }
-    const timeoutMs = this.#options.timeoutMs;
-    if (timeoutMs !== undefined) this.#timer = setTimeout(MeshCall.#expire, timeoutMs, this);
-    this.#send(upstream);
+    this.#route = route;
+    const scope = this.#context.scope();
+    this.#scope = scope;
+    const plan = planCall(route, this.#options, this.#context.routes.sourceLabels, scope);
+    this.#plan = plan;
+    const signal = scope?.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.abort(abortReason(signal));
+        return;
+      }
+      this.#signal = signal;
+      signal.addEventListener('abort', this, { once: true });
+    }
+    const remaining = plan.deadline - performance.now();
+    if (remaining <= 0) {
+      this.#failWith('MESH_TIMEOUT');
+      return;
+    }
+    if (plan.version === undefined) {
+      this.#failWith('MESH_NO_ENDPOINT');
+      return;
+    }
+    if (plan.fallback) scope?.fellBack(route.name, plan.version);
+    this.#counted = true;
+    route.destination.budget.requestStarted();
+    this.#timer = setTimeout(MeshCall.#expire, remaining, this);
+    const { delayMs } = plan.fault;
+    if (delayMs > 0) {
+      this.#delayed = true;
+      setTimeout(MeshCall.#afterDelay, delayMs, this);
+      return;
+    }
+    this.#afterFault();
+  }
+
+  /** The scope's signal fired: the inbound request this call serves was cancelled. */
+  handleEvent(): void {
+    this.abort(abortReason(this.#signal!));
   }
 
   // Controller side: what the caller's handler calls.
@@ -129,7 +202,8 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       return;
     }
     this.#attempt = controller;
-    if (this.#paused) controller.pause();
+    if (this.#tryTimedOut) controller.abort(new MeshError('MESH_TIMEOUT', this.#options.service));
+    else if (this.#paused) controller.pause();
   }
 
   onResponseStart(
@@ -139,20 +213,36 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     statusMessage?: string,
   ): void {
     if (this.#done) return;
+    // Interim answers (100 Continue, 103 Early Hints) precede the final one.
+    if (statusCode >= 200) {
+      this.#clearTryTimer();
+      this.#recordOutcome(statusCode < 500);
+      const fallback = headers[HEADERS.versionFallback];
+      if (fallback !== undefined) this.#relayFallbacks(fallback);
+      if (statusCode >= 500 && this.#shouldRetryStatus(statusCode, headers)) {
+        this.#discarding = true;
+        return;
+      }
+    }
     this.#responseStarted = true;
     this.#statusCode = statusCode;
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#done) return;
+    if (this.#done || this.#discarding) return;
     this.#handler.onResponseData?.(this, chunk);
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: ResponseHeaders): void {
-    this.#upstream!.inFlight--;
+    this.#endAttempt();
     if (this.#done) return;
-    this.#finish('-');
+    if (this.#discarding) {
+      this.#discarding = false;
+      this.#scheduleRetry();
+      return;
+    }
+    this.#finish(this.#statusCode >= 500 && this.#retries > 0 ? 'URX' : '-');
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
@@ -162,7 +252,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     headers: ResponseHeaders,
     socket: Duplex,
   ): void {
-    this.#upstream!.inFlight--;
+    this.#endAttempt();
     if (this.#done) {
       socket.destroy();
       return;
@@ -174,53 +264,216 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
 
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     const upstream = this.#upstream!;
-    upstream.inFlight--;
+    this.#endAttempt();
     if (this.#done) return;
-    const kind = failureKind(error);
+    this.#clearTryTimer();
+    if (this.#discarding) {
+      // The answer being dropped broke off; the retry was decided already.
+      this.#discarding = false;
+      this.#scheduleRetry();
+      return;
+    }
+    const tryTimedOut = this.#tryTimedOut;
+    this.#tryTimedOut = false;
+    const kind = tryTimedOut ? 'timeout' : failureKind(error);
     if (kind === undefined) {
       this.#fail(error, '-');
       return;
     }
+    this.#recordOutcome(false);
     let code: MeshErrorCode;
     let retryable = false;
+    const policy = this.#plan!.retries;
     if (kind === 'connect' || (kind === 'reset' && this.#attempt === null)) {
+      // Never reached a process: always safe to send again, at once, to another endpoint.
       code = 'MESH_CONNECT_FAILED';
-      retryable = true;
+      this.#markTried(upstream);
+      if (policy.retryOn.connectFailure && this.#canRetry(0) && this.#sendRetry(true)) return;
     } else if (kind === 'timeout') {
       code = 'MESH_TIMEOUT';
+      retryable = tryTimedOut && this.#plan!.safeToRepeat && policy.retryOn.reset;
     } else {
       code = 'MESH_UPSTREAM_RESET';
       // The request may have reached a process that died before answering: sending it again is
       // safe only when doing it twice means the same as once.
-      retryable = kind === 'reset' && !this.#responseStarted && safeToRepeat(this.#options);
+      retryable =
+        kind === 'reset' && !this.#responseStarted && this.#plan!.safeToRepeat && policy.retryOn.reset;
     }
-    if (retryable && this.#retry(upstream)) return;
-    this.#failWith(code, error);
+    if (retryable && this.#canRetry(this.#drawBackoff())) {
+      this.#markTried(upstream);
+      this.#scheduleRetry();
+      return;
+    }
+    this.#failWith(code, error, this.#retries > 0);
+  }
+
+  #afterFault(): void {
+    const plan = this.#plan!;
+    const status = plan.fault.abortStatus;
+    if (status !== undefined) {
+      this.#answerFault(status);
+      return;
+    }
+    if (plan.mirror !== undefined) this.#mirror(plan.mirror);
+    const upstream = this.#route!.pick(plan.version!, undefined, plan.pinned);
+    if (upstream === undefined) {
+      this.#failWith('MESH_NO_ENDPOINT');
+      return;
+    }
+    if (!this.#send(upstream)) this.#failWith('MESH_OVERFLOW');
+  }
+
+  static #afterDelay(call: MeshCall): void {
+    if (!call.#done) call.#afterFault();
+  }
+
+  /** An injected abort: the call answers as the rule says and no endpoint is called (flag FI). */
+  #answerFault(status: number): void {
+    const body = Buffer.from(
+      JSON.stringify({
+        error: {
+          code: 'FAULT_INJECTED',
+          message: `A fault rule of ${this.#options.service} answered ${status} instead of calling it; see services.${this.#options.service}.traffic in flotilla.yaml.`,
+        },
+      }),
+    );
+    this.#statusCode = status;
+    this.#responseStarted = true;
+    this.#finish('FI');
+    const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
+    this.#handler.onResponseStart?.(this, status, headers, '');
+    this.#handler.onResponseData?.(this, body);
+    this.#handler.onResponseEnd?.(this, {});
   }
 
   /**
-   * Sends the call again, at once, to an endpoint it has not failed on. Only for failures before
-   * any response byte, and only with a body that can be sent twice: such a request most likely
-   * never reached a process (refused, or a kept-alive connection that had died), so the retry is
-   * what hides a killed instance from callers.
+   * Sends a copy to the mirror version; its answer, or its failure, is never seen by the caller.
+   * It takes its place in the circuit breaker like any try, and is dropped when there is none.
    */
-  #retry(failed: Upstream): boolean {
-    this.#tried ??= [];
-    if (this.#tried.length >= MESH_DEFAULTS.connectRetries || !isReplayable(this.#options.body)) return false;
-    this.#tried.push(failed);
-    // The newest routes, not those the call started with: a table that arrived meanwhile may have
-    // dropped an endpoint, and its pool is closed.
-    const next = this.#context.routes.services.get(this.#options.service)?.pick(this.#tried);
-    if (next === undefined) return false;
-    this.#send(next);
+  #mirror(subset: string): void {
+    if (!isReplayable(this.#options.body)) return;
+    const route = this.#route!;
+    const upstream = route.pick(subset, undefined, true);
+    if (upstream === undefined) return;
+    const breaker = route.destination.breaker;
+    if (breaker.tryAcquire(upstream.inFlight) !== 'ok') return;
+    upstream.inFlight++;
+    const remaining = Math.max(1, Math.floor(this.#plan!.deadline - performance.now()));
+    const headers = withHeaders(this.#options.headers, {
+      ...this.#plan!.propagate,
+      [HEADERS.timeout]: String(remaining),
+    });
+    upstream.pool.dispatch({ ...this.#options, headers }, new MirrorHandler(upstream, breaker, remaining));
+  }
+
+  #shouldRetryStatus(statusCode: number, headers: ResponseHeaders): boolean {
+    const plan = this.#plan!;
+    // A destination that refused for overload must not get the same request again at once.
+    if (headers[HEADERS.overloaded] !== undefined) return false;
+    if (!plan.safeToRepeat || !retryableStatus(plan.retries, statusCode)) return false;
+    return this.#canRetry(this.#drawBackoff());
+  }
+
+  #markTried(upstream: Upstream): void {
+    if (this.#tried === undefined) this.#tried = [upstream];
+    else this.#tried.push(upstream);
+  }
+
+  #drawBackoff(): number {
+    const policy: RetryPolicy = this.#plan!.retries;
+    this.#nextDelayMs = backoffMs(this.#retries + 1, policy.backoffBaseMs, policy.backoffMaxMs, Math.random);
+    return this.#nextDelayMs;
+  }
+
+  /**
+   * Whether another attempt may go out after `delayMs`: attempts left, a body that can be sent
+   * again, time left before the deadline, and room in the destination's retry budget (taken here,
+   * held until the attempt ends).
+   */
+  #canRetry(delayMs: number): boolean {
+    const plan = this.#plan!;
+    if (this.#retries >= plan.retries.attempts || !isReplayable(this.#options.body)) return false;
+    if (performance.now() + delayMs >= plan.deadline) return false;
+    this.#releaseRetry();
+    if (!this.#route!.destination.budget.tryAcquireRetry()) return false;
+    this.#retryHeld = true;
     return true;
   }
 
-  #send(upstream: Upstream): void {
+  /** Waits the jittered backoff drawn for this retry, then sends it. */
+  #scheduleRetry(): void {
+    this.#attempt = null;
+    setTimeout(MeshCall.#retryNow, this.#nextDelayMs, this);
+  }
+
+  static #retryNow(call: MeshCall): void {
+    if (call.#done) {
+      call.#releaseRetry();
+      return;
+    }
+    if (!call.#sendRetry(false) && !call.#done) call.#failWith('MESH_NO_ENDPOINT', undefined, true);
+  }
+
+  /**
+   * Sends the next attempt, to an endpoint the call has not failed on when there is one. The
+   * newest routes are read, not those the call started with: a table that arrived meanwhile may
+   * have dropped an endpoint, and its pool is closed.
+   */
+  #sendRetry(connectFailure: boolean): boolean {
+    const plan = this.#plan!;
+    const route = this.#context.routes.services.get(this.#options.service) ?? this.#route!;
+    const next =
+      route.pick(plan.version!, this.#tried, plan.pinned) ??
+      (connectFailure ? undefined : route.pick(plan.version!, undefined, plan.pinned));
+    if (next === undefined) {
+      this.#releaseRetry();
+      return false;
+    }
+    this.#retries++;
+    if (this.#send(next)) return true;
+    this.#failWith('MESH_OVERFLOW', undefined, true);
+    return false;
+  }
+
+  /**
+   * Sends an attempt to `upstream`, if the destination's circuit breaker lets it: false when the
+   * destination already has its limit of tries in flight or waiting from this process.
+   */
+  #send(upstream: Upstream): boolean {
+    const plan = this.#plan!;
+    if (this.#route!.destination.breaker.tryAcquire(upstream.inFlight) !== 'ok') return false;
     this.#upstream = upstream;
     this.#attempt = null;
+    this.#responseStarted = false;
+    const now = performance.now();
+    let budgetMs = plan.deadline - now;
+    const perTry = plan.retries.perTryTimeoutMs;
+    if (perTry !== undefined && perTry < budgetMs) {
+      budgetMs = perTry;
+      this.#tryTimer = setTimeout(MeshCall.#expireTry, perTry, this);
+    }
+    const headers = withHeaders(this.#options.headers, {
+      ...plan.propagate,
+      [HEADERS.timeout]: String(Math.max(1, Math.floor(budgetMs))),
+    });
     upstream.inFlight++;
-    upstream.pool.dispatch(this.#options, this);
+    upstream.pool.dispatch({ ...this.#options, headers }, this);
+    return true;
+  }
+
+  /** An attempt ended, whatever its outcome: its endpoint and the circuit breaker count one fewer. */
+  #endAttempt(): void {
+    const upstream = this.#upstream!;
+    upstream.inFlight--;
+    this.#route!.destination.breaker.release(upstream.inFlight);
+  }
+
+  /** A try ran past its own deadline: abort it; onResponseError decides whether to retry. */
+  static #expireTry(call: MeshCall): void {
+    call.#tryTimer = undefined;
+    if (call.#done) return;
+    call.#tryTimedOut = true;
+    call.#attempt?.abort(new MeshError('MESH_TIMEOUT', call.#options.service));
   }
 
   static #expire(call: MeshCall): void {
@@ -233,9 +486,39 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     call.#handler.onResponseError?.(call, error);
   }
 
-  #failWith(code: MeshErrorCode, cause?: Error): void {
+  #recordOutcome(ok: boolean): void {
+    const upstream = this.#upstream!;
+    const route = this.#route!;
+    route.destination.outliers(upstream.version).record(upstream.id, ok, route.countOf(upstream.version));
+  }
+
+  /** Hands the fallbacks a downstream hop reported to this process's inbound request. */
+  #relayFallbacks(value: string | string[]): void {
+    const scope = this.#scope;
+    if (scope === undefined) return;
+    for (const entry of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+      const at = entry.indexOf('=');
+      if (at > 0) scope.fellBack(entry.slice(0, at).trim(), entry.slice(at + 1).trim());
+    }
+  }
+
+  #clearTryTimer(): void {
+    if (this.#tryTimer !== undefined) {
+      clearTimeout(this.#tryTimer);
+      this.#tryTimer = undefined;
+    }
+  }
+
+  #releaseRetry(): void {
+    if (this.#retryHeld) {
+      this.#retryHeld = false;
+      this.#route!.destination.budget.retryEnded();
+    }
+  }
+
+  #failWith(code: MeshErrorCode, cause?: Error, retried = false): void {
     const error = new MeshError(code, this.#options.service, cause === undefined ? undefined : { cause });
-    this.#fail(error, error.responseFlag);
+    this.#fail(error, retried && code !== 'MESH_TIMEOUT' ? 'URX' : error.responseFlag);
   }
 
   #fail(error: Error, responseFlags: string): void {
@@ -246,7 +529,16 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   #finish(responseFlags: string): void {
     this.#done = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (meshRequestChannel.hasSubscribers) this.#publish(responseFlags);
+    this.#clearTryTimer();
+    this.#releaseRetry();
+    if (this.#counted) {
+      this.#counted = false;
+      this.#route!.destination.budget.requestEnded();
+    }
+    this.#signal?.removeEventListener('abort', this);
+    const flags = this.#delayed ? (responseFlags === '-' ? 'DI' : `DI,${responseFlags}`) : responseFlags;
+    this.#flags = flags;
+    if (meshRequestChannel.hasSubscribers) this.#publish(flags);
   }
 
   #publish(responseFlags: string): void {
@@ -261,24 +553,55 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       statusCode: this.#statusCode,
       responseFlags,
       durationMs: performance.now() - this.#startedAt,
+      connectionSecurityPolicy: upstream?.securityPolicy ?? 'none',
+      retries: this.#retries,
     };
     meshRequestChannel.publish(message);
   }
 }
 
-function isReplayable(body: MeshDispatchOptions['body']): boolean {
-  return body == null || typeof body === 'string' || body instanceof Uint8Array;
+/** The handler of a mirrored copy: counts the endpoint's load and drops everything else. */
+class MirrorHandler implements Dispatcher.DispatchHandler {
+  readonly #upstream: Upstream;
+  readonly #breaker: CircuitBreaker;
+  readonly #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+
+  constructor(upstream: Upstream, breaker: CircuitBreaker, timeoutMs: number) {
+    this.#upstream = upstream;
+    this.#breaker = breaker;
+    this.#timer = setTimeout(() => this.#controller?.abort(new errors.RequestAbortedError()), timeoutMs);
+    this.#timer.unref();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+  }
+
+  onResponseEnd(): void {
+    this.#done();
+  }
+
+  onResponseError(): void {
+    this.#done();
+  }
+
+  onRequestUpgrade(_c: Dispatcher.DispatchController, _s: number, _h: ResponseHeaders, socket: Duplex): void {
+    socket.destroy();
+    this.#done();
+  }
+
+  #done(): void {
+    clearTimeout(this.#timer);
+    this.#upstream.inFlight--;
+    this.#breaker.release(this.#upstream.inFlight);
+  }
 }
 
-const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new errors.RequestAbortedError();
+}
 
-/** Whether a request may run twice without harm: an idempotent method, or an idempotency key. */
-function safeToRepeat(options: MeshDispatchOptions): boolean {
-  if (IDEMPOTENT_METHODS.has(options.method.toUpperCase())) return true;
-  const headers = options.headers;
-  if (headers === null || typeof headers !== 'object') return false;
-  if (Array.isArray(headers)) {
-    return headers.some((entry, i) => i % 2 === 0 && String(entry).toLowerCase() === 'idempotency-key');
-  }
-  return Object.keys(headers).some((name) => name.toLowerCase() === 'idempotency-key');
+function isReplayable(body: MeshDispatchOptions['body']): boolean {
+  return body == null || typeof body === 'string' || body instanceof Uint8Array;
 }

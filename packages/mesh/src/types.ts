@@ -110,6 +110,11 @@ export interface MeshClient {
   /** Called with every new table; returns an unsubscribe function. */
   onTable(listener: (table: RoutingTable) => void): () => void;
   request(request: MeshRequest): Promise<MeshResponse>;
+  /**
+   * Starts mutual TLS with this certificate for connections opened from now on, for a process that
+   * gets its certificate once its first table says `mesh.mtls` is on (instead of `certificate`).
+   */
+  setCertificate(certificate: WorkloadCertificate): void;
   /** Streaming call for proxies; the handler follows undici's DispatchHandler contract. */
   dispatch(options: MeshDispatchOptions, handler: Dispatcher.DispatchHandler): void;
   close(): Promise<void>;
