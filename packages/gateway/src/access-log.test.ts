@@ -40,6 +40,7 @@ describe('access log', () => {
       upstream_version: 'v1',
       upstream_endpoint: 'orders-v1-0',
       response_flags: '-',
+      connection_security_policy: 'none',
       client_ip: '127.0.0.1',
     });
     expect(gw.accessLog[1]).toMatchObject({

@@ -1,6 +1,6 @@
 import type { Logger } from '@flotilla/runtime';
 import type { GatewayErrorCode } from './errors.ts';
-import type { ResponseFlag } from './response-flags.ts';
+import type { ResponseFlags } from './response-flags.ts';
 
 /**
  * One finished request, with the field names of its access log line. The same object feeds the
@@ -21,7 +21,9 @@ export interface AccessRecord {
   upstream_service: string | undefined;
   upstream_version: string | undefined;
   upstream_endpoint: string | undefined;
-  response_flags: ResponseFlag;
+  response_flags: ResponseFlags;
+  /** `mutual_tls` when the upstream call went over mutual TLS. */
+  connection_security_policy: 'mutual_tls' | 'none';
   client_ip: string;
   /** The catalogue code when the gateway answered with an error of its own. */
   error_code: GatewayErrorCode | undefined;

@@ -10,7 +10,7 @@ import type { CompiledRoute, Generation } from './generation.ts';
 import type { GatewayContext, PluginReply } from './plugin.ts';
 import { type PluginChain, runRequestHooks, runResponseHooks } from './plugin-chain.ts';
 import { declaredLength, hasBody, pipeBody, type RequestBody } from './request-body.ts';
-import { flagOfError, type ResponseFlag } from './response-flags.ts';
+import { flagOfError, type ResponseFlag, type ResponseFlags } from './response-flags.ts';
 import { upstreamFailure } from './upstream-error.ts';
 
 /** What every exchange of a gateway shares. */
@@ -60,7 +60,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #upstreamDone = false;
   #clientGone = false;
   #waitingForDrain = false;
-  #flag: ResponseFlag = '-';
+  #flag: ResponseFlags = '-';
   #errorCode: GatewayError['code'] | undefined;
   #bytesOut = 0;
 
@@ -312,7 +312,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#req.resume();
     }
     const route = this.#route;
-    const endpoint = endpointOf(this.#controller);
+    const call = this.#controller as MeshCallView | undefined;
+    const endpoint = call?.endpoint;
+    // An answer the mesh made itself (an injected fault) or one after a delay or retries: the
+    // mesh's flags say so when the gateway has none of its own.
+    const flags = this.#flag === '-' && call?.responseFlags !== undefined ? call.responseFlags : this.#flag;
     this.#generation.leave();
     this.#env.finished({
       request_id: this.#ctx.requestId,
@@ -325,7 +329,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       upstream_service: this.#upstreamCalled ? route?.spec.service : undefined,
       upstream_version: endpoint?.version,
       upstream_endpoint: endpoint?.id,
-      response_flags: this.#flag,
+      response_flags: flags,
+      connection_security_policy: call?.securityPolicy ?? 'none',
       client_ip: this.#ctx.clientIp,
       error_code: this.#errorCode,
     });
@@ -333,11 +338,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /**
- * The endpoint of the call's last attempt. The mesh's call controller carries it; undefined when
- * no endpoint was chosen (unknown service, none ready) or no call was made.
+ * What the mesh's call controller tells of a call beyond undici's controller: the endpoint of its
+ * last attempt (undefined when none was chosen), its response flags and whether it was mutual TLS.
  */
-function endpointOf(
-  controller: Dispatcher.DispatchController | undefined,
-): { id: string; version: string } | undefined {
-  return (controller as { endpoint?: { id: string; version: string } } | undefined)?.endpoint;
+interface MeshCallView extends Dispatcher.DispatchController {
+  readonly endpoint?: { id: string; version: string };
+  readonly responseFlags?: ResponseFlags;
+  readonly securityPolicy?: 'mutual_tls' | 'none';
 }

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
-import { createMeshClient } from '@flotilla/mesh';
+import { CertificateSource, createMeshClient } from '@flotilla/mesh';
 import { collectProcessMetrics, createLogger, Registry } from '@flotilla/runtime';
-import { DEFAULTS, ENV, readInstanceEnv } from '@flotilla/spec';
+import { DEFAULTS, ENV, type RoutingTable, readInstanceEnv } from '@flotilla/spec';
 import { createAdminServer } from './admin-server.ts';
 import { GATEWAY_DEFAULTS } from './defaults.ts';
 import { drain } from './drain.ts';
@@ -29,9 +29,11 @@ const gateway = createGateway({ mesh, log, metrics: new GatewayMetrics(registry,
 const publicHost = process.env[ENV.gatewayHost] || DEFAULTS.gateway.listen.host;
 const publicPort = Number(process.env[ENV.gatewayPort] || DEFAULTS.gateway.listen.port);
 
-/** The public listener: opened once, on the first table. */
+/** The public listener: opened once, on the first table (and the certificate it asks for). */
 let publicState: 'closed' | 'opening' | 'open' = 'closed';
 let draining = false;
+let certificate: 'none' | 'requesting' | CertificateSource = 'none';
+const instanceToken = process.env[ENV.instanceToken];
 
 const publicServer = createServer(gateway.handler);
 const admin = createAdminServer(
@@ -39,10 +41,7 @@ const admin = createAdminServer(
   () => publicState === 'open' && !draining && gateway.revision() !== undefined,
 );
 
-mesh.onTable((table) => {
-  gateway.update(table);
-  openPublic();
-});
+mesh.onTable(onTable);
 
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -50,13 +49,40 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 await listen(admin, identity.port, identity.host);
 log.info({ host: identity.host, port: addressPort(admin) }, 'admin listener up');
 const known = mesh.table();
-if (known !== undefined) {
-  gateway.update(known);
+if (known !== undefined) onTable(known);
+
+function onTable(table: RoutingTable): void {
+  gateway.update(table);
+  if (table.mesh.mtls !== 'disable' && certificate === 'none' && instanceToken && identity.controlUrl) {
+    void requestCertificate(identity.controlUrl, instanceToken);
+  }
+  openPublic();
+}
+
+/**
+ * Gets the gateway's workload certificate, which services under `mtls: strict` require of it.
+ * The public listener waits for it: a request forwarded in plaintext would be refused.
+ */
+async function requestCertificate(controlUrl: string, token: string): Promise<void> {
+  certificate = 'requesting';
+  try {
+    const source = await CertificateSource.start({ controlUrl, instanceToken: token, log });
+    certificate = source;
+    mesh.setCertificate(source);
+    log.info({ identity: source.identity, not_after: source.notAfter }, 'workload certificate received');
+  } catch (err) {
+    log.error(
+      { err },
+      'no workload certificate: the control plane refused or is away; exiting to be restarted',
+    );
+    process.exit(1);
+  }
   openPublic();
 }
 
 function openPublic(): void {
   if (publicState !== 'closed' || draining || gateway.revision() === undefined) return;
+  if (certificate === 'requesting') return;
   publicState = 'opening';
   publicServer.once('error', (err) => {
     log.error({ err, host: publicHost, port: publicPort }, 'the public listener failed; exiting');
@@ -83,7 +109,11 @@ async function shutdown(signal: string): Promise<void> {
       ? await drain(publicServer, Math.max(0, graceMs - GATEWAY_DEFAULTS.shutdownMarginMs))
       : true;
   if (!drained) log.warn({ grace_ms: graceMs }, 'grace period over: cut the connections still open');
-  await Promise.allSettled([gateway.close(), mesh.close()]);
+  await Promise.allSettled([
+    gateway.close(),
+    mesh.close(),
+    typeof certificate === 'object' ? certificate.close() : undefined,
+  ]);
   stopProcessMetrics();
   admin.closeAllConnections();
   admin.close();

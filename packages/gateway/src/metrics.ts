@@ -62,7 +62,7 @@ export class GatewayMetrics {
   #seriesOf(record: AccessRecord): { requests: CounterSeries; duration: HistogramSeries } {
     const service = record.upstream_service ?? UNKNOWN;
     const version = record.upstream_version ?? UNKNOWN;
-    const key = `${service}\u0000${version}\u0000${record.status}\u0000${record.response_flags}`;
+    const key = `${service}\u0000${version}\u0000${record.status}\u0000${record.response_flags}\u0000${record.connection_security_policy}`;
     let series = this.#series.get(key);
     if (series === undefined) {
       const labels = {
@@ -74,7 +74,7 @@ export class GatewayMetrics {
         destination_version: version,
         response_code: String(record.status),
         response_flags: record.response_flags,
-        connection_security_policy: 'none',
+        connection_security_policy: record.connection_security_policy,
       };
       series = { requests: this.#requests.labels(labels), duration: this.#duration.labels(labels) };
       this.#series.set(key, series);

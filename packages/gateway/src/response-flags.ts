@@ -4,7 +4,26 @@ import type { GatewayErrorCode } from './errors.ts';
  * Envoy's response flags, the short reason in access logs and in the `response_flags` metric label
  * when a request did not get a plain upstream answer. `-` means none.
  */
-export type ResponseFlag = '-' | 'NR' | 'UH' | 'UF' | 'UT' | 'UC' | 'DC' | 'RL' | 'UAEX';
+export type ResponseFlag =
+  | '-'
+  | 'NR'
+  | 'UH'
+  | 'UF'
+  | 'UT'
+  | 'UC'
+  | 'UO'
+  | 'URX'
+  | 'DC'
+  | 'RL'
+  | 'UAEX'
+  | 'FI'
+  | 'DI';
+
+/**
+ * What the mesh reports for a call: one flag, or several joined by commas as Envoy logs them
+ * (`DI,UT`: an injected delay, then the deadline).
+ */
+export type ResponseFlags = ResponseFlag | `DI,${ResponseFlag}`;
 
 const FLAG_OF_ERROR: Partial<Record<GatewayErrorCode, ResponseFlag>> = {
   ROUTE_NOT_FOUND: 'NR',

@@ -8,6 +8,7 @@ const CODE_OF_FLAG: Record<MeshError['responseFlag'], GatewayErrorCode> = {
   UT: 'UPSTREAM_TIMEOUT',
   UF: 'UPSTREAM_FAILED',
   UC: 'UPSTREAM_FAILED',
+  UO: 'UPSTREAM_UNAVAILABLE',
 };
 
 /**
