@@ -30,7 +30,6 @@ export { CertificateSource, type CertificateSourceOptions } from './tls/certific
 export { checkServerIdentity, peerIdentity } from './tls/peer-identity.ts';
 export { WorkloadTls } from './tls/tls-context.ts';
 export type { CallScope, WorkloadCertificate } from './types.ts';
-export type { KeyAndCertificate } from './tls/certificate-source.ts';
 export { TLS_DEFAULTS } from './tls/defaults.ts';
 export {
   CERTIFICATE_ERRORS,
