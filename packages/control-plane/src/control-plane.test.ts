@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -35,6 +35,8 @@ async function project(options: { secret: boolean }): Promise<string> {
     `
 name: ${system}
 controlPlane: { port: 0 }
+# The echo fixture speaks plaintext only, and the gateway calls services over mutual TLS unless this says not to.
+mesh: { mtls: disable }
 gateway:
   listen: { port: 0 }
   routes:
@@ -56,6 +58,26 @@ infrastructure:
     await mkdir(join(dir, '.flotilla', 'secrets'), { recursive: true, mode: 0o700 });
     await writeFile(join(dir, '.flotilla', 'secrets', 'ECHO_SECRET'), 'open-sesame\n', { mode: 0o600 });
   }
+  return file;
+}
+
+/** A project directory with a spec running the echo fixture alone, under mutual TLS (permissive). */
+async function meshProject(): Promise<string> {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-wiring-mesh-'));
+  const file = join(dir, 'flotilla.yaml');
+  await writeFile(
+    file,
+    `
+name: wiring-mesh-${randomBytes(3).toString('hex')}
+controlPlane: { port: 0 }
+gateway: { listen: { port: 0 } }
+mesh: { mtls: permissive, certificates: { ttlMs: 600000 } }
+services:
+  echo:
+    path: ${relative(dir, FIXTURES)}
+    entry: echo-service.ts
+`,
+  );
   return file;
 }
 
@@ -135,10 +157,14 @@ describe('startControlPlane', () => {
       version: 'v1',
       controlUrl: cp.adminUrl,
       hasDataPlaneToken: true,
+      hasInstanceToken: true,
       hasSecret: true,
       hasGeneratedSecret: true,
       busUrlScheme: 'postgres',
     });
+    expect(table.body.mesh).toMatchObject({ mtls: 'disable', trustBundle: [] });
+    expect(progress).toContain('mesh: mutual TLS disabled, no certificate authority');
+    expect(existsSync(join(spec.stateDir, 'ca'))).toBe(false);
     const deadLetters = await getJson<DeadLetterList>(`${cp.adminUrl}/v1/dead-letters`, cp.adminToken);
     expect(deadLetters).toEqual({ status: 200, body: { deadLetters: [] } });
     const db = await getJson<{ name: string; role: string }>(`http://127.0.0.1:${port}/db`);
@@ -172,6 +198,48 @@ describe('startControlPlane', () => {
     const [host, sinkPort] = status.body.mail!.address.split(':') as [string, string];
     await expect(connects(host, Number(sinkPort))).resolves.toBe(false);
   }, 120_000);
+
+  it('gives each instance a token and a certificate for its own workload from the CA in .flotilla/ca, and rotates that CA on request', async () => {
+    const spec = loadSpec(await meshProject());
+    const progress: string[] = [];
+    const cp = await startControlPlane({ spec, log, onProgress: (m) => progress.push(m) });
+    running.push(cp);
+    expect(cp.failed).toEqual([]);
+    expect(progress).toContain('mesh: mutual TLS permissive, certificate authority in .flotilla/ca');
+    const files = { dir: join(spec.stateDir, 'ca'), root: join(spec.stateDir, 'ca', 'root.pem') };
+    expect((await stat(files.dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(files.root)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(files.dir, 'root-key.pem'))).mode & 0o777).toBe(0o600);
+
+    const table = await getJson<RoutingTable>(`${cp.adminUrl}/v1/table`, cp.adminToken);
+    expect(table.body.mesh.trustBundle).toEqual([await readFile(files.root, 'utf8')]);
+    const status = await getJson<SystemStatus>(`${cp.adminUrl}/v1/status`, cp.adminToken);
+    const echo = status.body.services.find((s) => s.name === 'echo')!.instances[0]!;
+    expect(echo.ejected).toBeNull();
+    const certificate = () =>
+      getJson<{ uri: string; issuedByNewest: boolean }>(`http://127.0.0.1:${echo.port}/certificate`);
+    expect(await certificate()).toEqual({
+      status: 200,
+      body: { uri: `URI:spiffe://flotilla.local/ns/${spec.name}/sa/echo/v/v1`, issuedByNewest: true },
+    });
+
+    const rotated = await fetch(`${cp.adminUrl}/v1/ca/rotate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cp.adminToken}` },
+    });
+    expect(rotated.status).toBe(200);
+    const rotation = (await rotated.json()) as { fingerprint: string; trustBundleSize: number };
+    // The echo instance holds a certificate of the old root, so the old root stays trusted.
+    expect(rotation.trustBundleSize).toBe(2);
+    const after = await getJson<RoutingTable>(`${cp.adminUrl}/v1/table`, cp.adminToken);
+    expect(after.body.revision).toBeGreaterThan(table.body.revision);
+    expect(after.body.mesh.trustBundle[0]).toBe(table.body.mesh.trustBundle[0]);
+    expect(new X509Certificate(after.body.mesh.trustBundle.at(-1)!).fingerprint256).toBe(
+      rotation.fingerprint,
+    );
+    expect(await readFile(files.root, 'utf8')).toBe(after.body.mesh.trustBundle.at(-1));
+    expect((await certificate()).body.issuedByNewest).toBe(true);
+  }, 60_000);
 
   it('names a missing secret and both places to put it before starting anything', async () => {
     const file = await project({ secret: false });

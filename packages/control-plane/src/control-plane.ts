@@ -7,6 +7,7 @@ import { type BusHandle, startBus } from './bus/index.ts';
 import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
 import { LogStore } from './logs/index.ts';
 import { type Mail, startMail } from './mail/index.ts';
+import { MeshIdentity } from './mesh-identity.ts';
 import { type PostgresHandle, startPostgres } from './postgres/index.ts';
 import { buildSystemStatus, buildWorkloads, Registry } from './registry/index.ts';
 import {
@@ -17,6 +18,7 @@ import {
   randomToken,
   removeStateFile,
   resolveSecrets,
+  statePaths,
   writeStateFile,
 } from './state/index.ts';
 import { reapLeftovers, Supervisor, SupervisorError } from './supervisor/index.ts';
@@ -63,11 +65,13 @@ interface Parts {
 }
 
 /**
- * Starts a whole system: checks local state, resolves secrets, starts the SMTP sink (unless a relay
- * is configured), opens the admin API, brings up PostgreSQL and each service's database, connects
- * the event bus and declares its subscriptions, then runs every instance and the gateway under the
- * supervisor, pushing a new routing table to the data plane on every change. Any failure stops what
- * was started and rejects with an error that says what to do.
+ * Starts a whole system: checks local state, opens the mesh's certificate authority (unless mTLS is
+ * disabled), resolves secrets, starts the SMTP sink (unless a relay is configured), opens the admin
+ * API, brings up PostgreSQL and each service's database, connects the event bus and declares its
+ * subscriptions, then runs every instance (each process with its own instance token) and the gateway
+ * under the supervisor, pushing a new routing table to the data plane on every change of the
+ * instances or of the CA's trust bundle. Any failure stops what was started and rejects with an
+ * error that says what to do.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { spec } = options;
@@ -76,6 +80,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const startedAt = new Date().toISOString();
   const parts: Parts = {};
   let workloads: Workload[] = [];
+  let identity: MeshIdentity | undefined;
   let postgresStatus: SystemStatus['postgres'] = { mode: 'none', host: null, port: null };
   let gatewayUrl = '';
   let stopping: Promise<void> | undefined;
@@ -99,6 +104,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       postgres: postgresStatus,
       mail: parts.mail,
       bus: parts.bus?.status,
+      ejections: identity?.ejections() ?? new Map(),
     });
   const stop = (): Promise<void> => {
     stopping ??= shutdown(parts, spec, log).then(closed.resolve);
@@ -113,6 +119,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (reaped.length > 0) progress(`state: stopped ${reaped.length} leftover instance(s) of an earlier run`);
     const adminToken = await loadOrCreateAdminToken(spec.stateDir);
     const dataPlaneToken = randomToken();
+    const mesh = await MeshIdentity.open({ spec, log });
+    identity = mesh;
+    registry.setTrustBundle(mesh.trustBundle());
+    mesh.onTrustBundle((bundle) => registry.setTrustBundle(bundle));
+    progress(
+      spec.mesh.mtls === 'disable'
+        ? 'mesh: mutual TLS disabled, no certificate authority'
+        : `mesh: mutual TLS ${spec.mesh.mtls}, certificate authority in ${relative(spec.dir, statePaths(spec.stateDir).ca)}`,
+    );
     const secrets = await resolveSecrets(spec, process.env, (service, name, path) =>
       progress(`secrets: generated ${name} for ${service} in ${relative(spec.dir, path)}`),
     );
@@ -134,6 +149,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       logs,
       mail,
       deadLetters: () => parts.bus?.deadLetters,
+      certificate: (holder, publicKeyPem) => mesh.certificate(holder, publicKeyPem),
+      reportOutliers: (holder, ejected) => mesh.reportOutliers(holder, ejected),
+      rotateCa: () => mesh.rotateCa(),
       // A shutdown asked for mid-start waits for the start to finish: stopping parts while later
       // steps are still starting others would leave those running.
       shutdown: () => {
@@ -146,6 +164,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       port: options.adminPort ?? spec.controlPlane.port,
       adminToken,
       dataPlaneToken,
+      instanceTokens: mesh.tokens,
       backend,
       watch,
       limits: CONTROL_PLANE_DEFAULTS.api,
@@ -187,7 +206,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       },
     });
 
-    const supervisor = new Supervisor({ workloads, logs, log, stateDir: spec.stateDir });
+    const supervisor = new Supervisor({ workloads, logs, log, stateDir: spec.stateDir, tokens: mesh.tokens });
     parts.supervisor = supervisor;
     supervisor.onChange(() => registry.update(supervisor.instances()));
     const total = workloads.reduce(

@@ -103,3 +103,11 @@ export const BUS_DEFAULTS = {
   /** An idle dead-letter connection is closed after this long, so a look at them leaves nothing open. */
   deadLetterIdleMs: 30_000,
 } as const;
+
+/** Defaults of the mesh's certificate authority. Units are in the names; a certificate's lifetime is in the spec. */
+export const CA_DEFAULTS = {
+  /** Roots are replaced by rotation, not by expiry, so they live long: ten years. */
+  rootValidityMs: 3_652 * 24 * 3_600_000,
+  /** Certificates are valid from this long before they are issued, for peers whose clock is a little behind. */
+  clockSkewMs: 60_000,
+} as const;

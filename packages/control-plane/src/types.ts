@@ -61,11 +61,72 @@ export interface Workload {
   startupTimeoutMs: number;
 }
 
+/** An instance as GET /v1/status reports it: the supervisor's view and what the data plane says of it. */
+export interface InstanceReport extends InstanceStatus {
+  /** Set while some process's outlier detection keeps it out of its balancer; null otherwise. */
+  ejected: EjectionStatus | null;
+}
+
+/** Who ejects an instance as an outlier, and until when. */
+export interface EjectionStatus {
+  /** Instance ids of the processes that eject it, sorted. */
+  by: string[];
+  /** ISO time the last of those ejections ends. */
+  until: string;
+}
+
 export interface ServiceStatus {
   name: string;
   kind: 'service' | 'gateway';
   versions: { name: string; weight: number; replicas: number }[];
-  instances: InstanceStatus[];
+  instances: InstanceReport[];
+}
+
+/**
+ * The process an instance token was given to. Each process of an instance gets its own token in
+ * FLOTILLA_INSTANCE_TOKEN, valid while that process runs; with it, the process asks for its
+ * certificate and reports outliers, and the control plane knows who is asking.
+ */
+export interface TokenHolder {
+  /** Instance id (`orders-v1-2`). */
+  id: string;
+  /** Its workload: a service of the spec, or `gateway`. */
+  service: string;
+  version: string;
+}
+
+/** An endpoint a process has ejected from its balancer, as it reports it in POST /v1/outliers. */
+export interface ReportedEjection {
+  /** The service the endpoint belongs to. */
+  service: string;
+  /** Instance id of the endpoint (`orders-v1-2`). */
+  endpoint: string;
+  /** ISO time the ejection ends. */
+  until: string;
+  /** How many times in a row the reporter has ejected it; each ejection lasts longer. */
+  ejections: number;
+}
+
+/** POST /v1/certificate: a certificate for the calling instance, and the roots to trust with it. */
+export interface CertificateGrant {
+  /** PEM of the leaf certificate; its URI SAN names the instance's workload and version. */
+  certificate: string;
+  /** PEM to present in a TLS handshake: the leaf alone, since every peer has the roots. */
+  chain: string;
+  /** ISO time the certificate stops being valid. */
+  notAfter: string;
+  /** PEM roots to trust, oldest first; the last is the root that issues now (see the routing table). */
+  trustBundle: string[];
+}
+
+/** POST /v1/ca/rotate */
+export interface CaRotation {
+  /** SHA-256 fingerprint of the new root, as `AB:CD:…`. */
+  fingerprint: string;
+  /** ISO time the new root stops being valid. */
+  notAfter: string;
+  /** Roots trusted now: the old one stays until no running instance holds a certificate of it. */
+  trustBundleSize: number;
 }
 
 /** GET /v1/status */

@@ -1,12 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RoutingTable } from '@flotilla/spec';
 import type {
+  CaRotation,
+  CertificateGrant,
   DeadLetterEntry,
   LogLine,
   MailMessage,
   MailStatus,
+  ReportedEjection,
   ServiceStatus,
   SystemStatus,
+  TokenHolder,
 } from '../types.ts';
 
 /** Which log lines a reader wants. */
@@ -59,6 +63,15 @@ export interface ApiBackend {
   deadLetters(): DeadLetterSource | undefined;
   /** Starts a graceful stop of the whole system; called after the 202 has been sent. */
   shutdown(): void;
+  /**
+   * A certificate for the instance that asked, naming its own workload and version, with the roots
+   * to trust. Rejects with an ApiError for a key the CA does not issue for, or when there is no CA.
+   */
+  certificate(holder: TokenHolder, publicKeyPem: string): Promise<CertificateGrant>;
+  /** Replaces what `holder` reported before with its whole current list of ejected endpoints. */
+  reportOutliers(holder: TokenHolder, ejected: ReportedEjection[]): void;
+  /** Starts a rotation of the CA's root; rejects with an ApiError when there is no CA. */
+  rotateCa(): Promise<CaRotation>;
 }
 
 /** The data-plane watch stream, served by the API after authorization. */

@@ -167,6 +167,10 @@ beforeEach(async () => {
     shutdown: () => {
       shutdowns += 1;
     },
+    // The mesh identity's routes are tested over the real one in instance-routes.test.ts.
+    certificate: () => Promise.reject(new Error('not used here')),
+    reportOutliers: () => {},
+    rotateCa: () => Promise.reject(new Error('not used here')),
   };
   api = await startApiServer({
     host: '127.0.0.1',

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CONTROL_PATHS } from '@flotilla/spec';
-import type { ServiceStatus } from '../types.ts';
+import type { ServiceStatus, TokenHolder } from '../types.ts';
 import type { ApiBackend, WatchHandler } from './backend.ts';
+import { parseCertificateRequest } from './certificate-request.ts';
 import { type DeadLetterLimits, getDeadLetters, postDeadLetterReplay } from './dead-letters.ts';
 import { ApiError } from './errors.ts';
 import { type LogLimits, streamLogs } from './logs.ts';
 import { getMail, listMail, type MailListLimits } from './mail.ts';
+import { parseOutlierReport } from './outlier-report.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { parseScaleRequest } from './scale-request.ts';
 import { sendJson } from './send.ts';
@@ -25,15 +27,23 @@ export interface RouteContext {
   backend: ApiBackend;
   watch: WatchHandler;
   limits: ApiLimits;
+  /** The calling process, on `instance` routes. */
+  holder: TokenHolder | undefined;
   /** Registers how to end a long-lived response when the server closes. */
   track(end: () => void): void;
 }
 
-/** One endpoint of the API. `dataPlane` routes also accept the data-plane token. */
+/**
+ * Which token a route takes: `admin` only the admin token; `data-plane` the data-plane token or the
+ * admin token; `instance` only a running process's own instance token, which names the caller.
+ */
+export type RouteAccess = 'admin' | 'data-plane' | 'instance';
+
+/** One endpoint of the API. */
 export interface Route {
   method: 'GET' | 'POST';
   path: string;
-  dataPlane: boolean;
+  access: RouteAccess;
   handle(context: RouteContext): void | Promise<void>;
 }
 
@@ -42,25 +52,25 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: CONTROL_PATHS.watch,
-    dataPlane: true,
+    access: 'data-plane',
     handle: ({ req, res, watch }) => watch.handle(req, res),
   },
   {
     method: 'GET',
     path: CONTROL_PATHS.table,
-    dataPlane: true,
+    access: 'data-plane',
     handle: ({ res, backend }) => sendJson(res, 200, backend.table()),
   },
   {
     method: 'GET',
     path: CONTROL_PATHS.status,
-    dataPlane: false,
+    access: 'admin',
     handle: ({ res, backend }) => sendJson(res, 200, backend.status()),
   },
   {
     method: 'POST',
     path: CONTROL_PATHS.scale,
-    dataPlane: false,
+    access: 'admin',
     async handle({ req, res, params, backend, limits }) {
       const target = findService(backend, params.service!);
       const body = await readJsonBody(req, limits.bodyBytes);
@@ -71,7 +81,7 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: CONTROL_PATHS.logs,
-    dataPlane: false,
+    access: 'admin',
     handle({ res, params, query, backend, limits, track }) {
       const target = findService(backend, params.service!);
       track(streamLogs(res, { logs: backend.logs, workload: target.name, query, limits }));
@@ -80,26 +90,26 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: CONTROL_PATHS.mail,
-    dataPlane: false,
+    access: 'admin',
     handle: ({ res, query, backend, limits }) => sendJson(res, 200, listMail(backend.mail, query, limits)),
   },
   {
     method: 'GET',
     path: CONTROL_PATHS.mailMessage,
-    dataPlane: false,
+    access: 'admin',
     handle: ({ res, params, backend }) => sendJson(res, 200, getMail(backend.mail, params.id!)),
   },
   {
     method: 'GET',
     path: CONTROL_PATHS.deadLetters,
-    dataPlane: false,
+    access: 'admin',
     handle: async ({ res, query, backend, limits }) =>
       sendJson(res, 200, await getDeadLetters(backend.deadLetters(), query, limits)),
   },
   {
     method: 'POST',
     path: CONTROL_PATHS.deadLettersReplay,
-    dataPlane: false,
+    access: 'admin',
     async handle({ req, res, backend, limits }) {
       const body = await readJsonBody(req, limits.bodyBytes);
       sendJson(res, 200, await postDeadLetterReplay(backend.deadLetters(), body));
@@ -107,8 +117,33 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: 'POST',
+    path: CONTROL_PATHS.certificate,
+    access: 'instance',
+    async handle({ req, res, holder, backend, limits }) {
+      const publicKey = parseCertificateRequest(await readJsonBody(req, limits.bodyBytes));
+      sendJson(res, 200, await backend.certificate(holder!, publicKey));
+    },
+  },
+  {
+    method: 'POST',
+    path: CONTROL_PATHS.outliers,
+    access: 'instance',
+    async handle({ req, res, holder, backend, limits }) {
+      const ejected = parseOutlierReport(await readJsonBody(req, limits.bodyBytes));
+      backend.reportOutliers(holder!, ejected);
+      sendJson(res, 200, { reported: ejected.length });
+    },
+  },
+  {
+    method: 'POST',
+    path: CONTROL_PATHS.caRotate,
+    access: 'admin',
+    handle: async ({ res, backend }) => sendJson(res, 200, await backend.rotateCa()),
+  },
+  {
+    method: 'POST',
     path: CONTROL_PATHS.shutdown,
-    dataPlane: false,
+    access: 'admin',
     handle({ res, backend }) {
       res.on('finish', () => backend.shutdown());
       sendJson(res, 202, { status: 'stopping' });

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { identifyCaller } from './auth.ts';
+import type { TokenHolder } from '../types.ts';
+import { type ApiTokens, type Caller, identifyCaller } from './auth.ts';
 import type { ApiBackend, WatchHandler } from './backend.ts';
 import { ApiError, ApiListenError } from './errors.ts';
-import { type ApiLimits, matchPath, ROUTES } from './routes.ts';
+import { type ApiLimits, matchPath, ROUTES, type RouteAccess } from './routes.ts';
 import { sendError } from './send.ts';
 
 /** Options of the control plane's HTTP API. */
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   port: number;
   adminToken: string;
   dataPlaneToken: string;
+  /** Who holds an instance token: the running processes, each with its own. @default no one */
+  instanceTokens?: { holder(token: string): TokenHolder | undefined };
   backend: ApiBackend;
   watch: WatchHandler;
   limits: ApiLimits;
@@ -41,7 +44,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       `the control plane listens on loopback only (127.0.0.1 or ::1), not "${host}"; fix controlPlane.host in the spec`,
     );
   }
-  const tokens = { admin: options.adminToken, dataPlane: options.dataPlaneToken };
+  const tokens: ApiTokens = {
+    admin: options.adminToken,
+    dataPlane: options.dataPlaneToken,
+    instance: (token) => options.instanceTokens?.holder(token),
+  };
   const streams = new Set<() => void>();
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -52,10 +59,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     });
     const found = matches.find((m) => m.route.method === req.method);
     const caller = identifyCaller(req.headers.authorization, tokens);
-    if (caller === 'anonymous') {
+    if (caller.kind === 'anonymous') {
       throw new ApiError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer realm="flotilla"' } });
     }
-    if (caller === 'data-plane' && !found?.route.dataPlane) throw new ApiError('FORBIDDEN');
+    // Before 404 and 405, so that a token learns nothing about paths it may not use.
+    checkAccess((found ?? matches[0])?.route.access ?? 'admin', caller);
     if (matches.length === 0) {
       throw new ApiError('NOT_FOUND', { message: `No such path: ${url.pathname}` });
     }
@@ -72,6 +80,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       backend: options.backend,
       watch: options.watch,
       limits: options.limits,
+      holder: caller.kind === 'instance' ? caller.holder : undefined,
       track(end) {
         streams.add(end);
         res.on('close', () => streams.delete(end));
@@ -122,4 +131,24 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       clearTimeout(grace);
     },
   };
+}
+
+/** Refuses a caller whose token the route does not take, saying which token it does take. */
+function checkAccess(access: RouteAccess, caller: Exclude<Caller, { kind: 'anonymous' }>): void {
+  if (access === 'instance') {
+    if (caller.kind !== 'instance') {
+      throw new ApiError('FORBIDDEN', {
+        message:
+          "POST /v1/certificate and /v1/outliers take the calling process's own token (FLOTILLA_INSTANCE_TOKEN in its environment), which says who it is.",
+      });
+    }
+    return;
+  }
+  if (caller.kind === 'instance') {
+    throw new ApiError('FORBIDDEN', {
+      message:
+        'An instance token only grants POST /v1/certificate and /v1/outliers; the watch stream takes the data-plane token, the rest the admin token.',
+    });
+  }
+  if (caller.kind === 'data-plane' && access !== 'data-plane') throw new ApiError('FORBIDDEN');
 }

@@ -1,6 +1,7 @@
 import type { SystemSpec } from '@flotilla/spec';
 import type {
   BusStatus,
+  EjectionStatus,
   InstanceStatus,
   MailStatus,
   ServiceStatus,
@@ -24,9 +25,11 @@ export interface StatusInput {
   mail: MailStatus | undefined;
   /** Undefined until the bus step has run. */
   bus: BusStatus | undefined;
+  /** Instances some process ejects as outliers now, by instance id. */
+  ejections: ReadonlyMap<string, EjectionStatus>;
 }
 
-/** The system's status: each workload with its versions and instances. Pure. */
+/** The system's status: each workload with its versions and instances, and who ejects which. Pure. */
 export function buildSystemStatus(input: StatusInput): SystemStatus {
   const services: ServiceStatus[] = input.workloads.map((workload) => {
     const desired = input.desiredReplicas(workload.name);
@@ -40,7 +43,9 @@ export function buildSystemStatus(input: StatusInput): SystemStatus {
         weight: specVersions ? (specVersions[name]?.weight ?? 0) : 100,
         replicas: desired[name] ?? workload.versions[name]?.replicas ?? 0,
       })),
-      instances: input.instances.filter((i) => i.service === workload.name),
+      instances: input.instances
+        .filter((i) => i.service === workload.name)
+        .map((i) => ({ ...i, ejected: input.ejections.get(i.id) ?? null })),
     };
   });
   return {

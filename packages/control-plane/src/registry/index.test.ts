@@ -155,6 +155,23 @@ describe('Registry', () => {
     expect(seen.map((t) => t.revision)).toEqual([501]);
     expect(registry.table().revision).toBe(502);
   });
+
+  it('publishes the trust bundle with the instances it last saw, and a new revision only when the bundle changed', () => {
+    const registry = new Registry(spec, 10);
+    const seen: RoutingTable[] = [];
+    registry.subscribe((t) => seen.push(t));
+    registry.update([instance('users-v1-1', 'ready', 5001)]);
+    expect(registry.setTrustBundle(['OLD'])).toBe(true);
+    expect(registry.setTrustBundle(['OLD'])).toBe(false);
+    expect(registry.setTrustBundle(['OLD', 'NEW'])).toBe(true);
+    expect(registry.update([instance('users-v1-1', 'ready', 5001)])).toBe(false);
+    expect(seen.map((t) => [t.revision, t.mesh.trustBundle])).toEqual([
+      [11, []],
+      [12, ['OLD']],
+      [13, ['OLD', 'NEW']],
+    ]);
+    expect(registry.table().services.users?.endpoints.map((e) => e.id)).toEqual(['users-v1-1']);
+  });
 });
 
 describe('buildWorkloads', () => {
@@ -239,6 +256,7 @@ describe('buildWorkloads', () => {
       bus: Object.assign({ kind: 'rabbitmq', address: '127.0.0.1:5672' } as const, {
         url: 'amqp://shop:bus-password@127.0.0.1:5672',
       }),
+      ejections: new Map(),
     });
     expect(status).toMatchObject({
       system: 'shop',
@@ -262,5 +280,27 @@ describe('buildWorkloads', () => {
       versions: [{ name: 'v1', weight: 100, replicas: 1 }],
       instances: [{ id: 'gateway-v1-1' }],
     });
+  });
+
+  it('marks in the status each instance some process ejects, with who and until when, and the others not', () => {
+    const ejected = { by: ['gateway-v1-1', 'users-v1-1'], until: '2026-01-01T00:00:30.000Z' };
+    const status = buildSystemStatus({
+      spec,
+      workloads,
+      instances: [instance('orders-v1-1', 'ready', 4001), instance('orders-v1-2', 'ready', 4002)],
+      desiredReplicas: () => ({}),
+      revision: 7,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      adminUrl: 'http://127.0.0.1:7070',
+      gatewayUrl: 'http://127.0.0.1:18080',
+      postgres: { mode: 'none', host: null, port: null },
+      mail: undefined,
+      bus: undefined,
+      ejections: new Map([['orders-v1-2', ejected]]),
+    });
+    expect(status.services[0]!.instances.map((i) => [i.id, i.ejected])).toEqual([
+      ['orders-v1-1', null],
+      ['orders-v1-2', ejected],
+    ]);
   });
 });

@@ -2,11 +2,16 @@ import type { RoutingTable, SystemSpec } from '@flotilla/spec';
 import type { InstanceStatus } from '../types.ts';
 import { buildRoutingTable } from './build-routing-table.ts';
 
-/** The current routing table of a system, rebuilt from instance states, with listeners for every new revision. */
+/**
+ * The current routing table of a system, rebuilt from instance states and the CA's trust bundle,
+ * with listeners for every new revision.
+ */
 export class Registry {
   readonly #spec: SystemSpec;
   readonly #listeners = new Set<(table: RoutingTable) => void>();
   #table: RoutingTable;
+  #instances: readonly InstanceStatus[] = [];
+  #trustBundle: readonly string[] = [];
 
   /**
    * `firstRevision` lets a new control plane continue above the revisions of an earlier run, so a
@@ -24,7 +29,18 @@ export class Registry {
 
   /** Rebuilds the table from instance states; listeners hear of it only when its content changed. */
   update(instances: readonly InstanceStatus[]): boolean {
-    const next = buildRoutingTable(this.#spec, instances, this.#table);
+    this.#instances = instances;
+    return this.#rebuild();
+  }
+
+  /** Rebuilds the table with the CA's roots to trust, newest last; listeners hear of it when it changed. */
+  setTrustBundle(trustBundle: readonly string[]): boolean {
+    this.#trustBundle = [...trustBundle];
+    return this.#rebuild();
+  }
+
+  #rebuild(): boolean {
+    const next = buildRoutingTable(this.#spec, this.#instances, this.#table, this.#trustBundle);
     if (next === this.#table) return false;
     this.#table = next;
     for (const listener of this.#listeners) listener(next);

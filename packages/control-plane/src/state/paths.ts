@@ -11,5 +11,7 @@ export function statePaths(stateDir: string) {
     postgresData: join(stateDir, 'postgres'),
     logs: join(stateDir, 'logs'),
     mail: join(stateDir, 'mail'),
+    /** The mesh's certificate authority: its root and the root's key. */
+    ca: join(stateDir, 'ca'),
   };
 }

@@ -9,7 +9,7 @@ const workload: Workload = {
   kind: 'service',
   cwd: '/srv/orders',
   versions: { v2: { replicas: 1, entry: 'src/main.ts', env: { FEATURE: 'on', SHARED: 'version' } } },
-  env: { SHARED: 'workload', [ENV.port]: '1', DATABASE_URL: 'postgres://db' },
+  env: { SHARED: 'workload', [ENV.port]: '1', [ENV.instanceToken]: 'spoofed', DATABASE_URL: 'postgres://db' },
   probes: { liveness: probe, readiness: probe },
   terminationGracePeriodMs: 5_000,
   startupTimeoutMs: 10_000,
@@ -17,7 +17,7 @@ const workload: Workload = {
 
 describe('childEnv', () => {
   const env = childEnv(
-    { workload, version: 'v2', instance: 'orders-v2-7', port: 41_234 },
+    { workload, version: 'v2', instance: 'orders-v2-7', port: 41_234, token: 'instance-token-1' },
     {
       PATH: '/usr/bin',
       HOME: '/home/me',
@@ -48,5 +48,6 @@ describe('childEnv', () => {
     expect(env[ENV.host]).toBe('127.0.0.1');
     expect(env[ENV.port]).toBe('41234');
     expect(env[ENV.gracePeriodMs]).toBe('5000');
+    expect(env[ENV.instanceToken]).toBe('instance-token-1');
   });
 });

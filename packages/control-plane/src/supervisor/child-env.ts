@@ -8,6 +8,8 @@ export interface ChildIdentity {
   version: string;
   instance: string;
   port: number;
+  /** The process's own instance token. */
+  token: string;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface ChildIdentity {
  * workload's env, the version's env, then the instance contract, which no spec may override.
  */
 export function childEnv(identity: ChildIdentity, parent: NodeJS.ProcessEnv): Record<string, string> {
-  const { workload, version, instance, port } = identity;
+  const { workload, version, instance, port, token } = identity;
   const env: Record<string, string> = {};
   for (const name of SUPERVISOR_DEFAULTS.inheritedEnv) {
     const value = parent[name];
@@ -32,5 +34,6 @@ export function childEnv(identity: ChildIdentity, parent: NodeJS.ProcessEnv): Re
     [ENV.host]: SUPERVISOR_DEFAULTS.host,
     [ENV.port]: String(port),
     [ENV.gracePeriodMs]: String(workload.terminationGracePeriodMs),
+    [ENV.instanceToken]: token,
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { LogStore } from '../logs/index.ts';
+import type { TokenHolder } from '../types.ts';
 import type { PidRecord } from './pid-file.ts';
 
 /** The time source of every decision, injectable so decisions can be tested at chosen times. */
@@ -7,11 +8,23 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * Where each process of an instance gets its FLOTILLA_INSTANCE_TOKEN: the secret it proves who it
+ * is with, valid from just before it starts until it exits.
+ */
+export interface InstanceTokens {
+  /** A new token for a process about to start as `holder`. */
+  issue(holder: TokenHolder): string;
+  /** The process that held `token` has exited. */
+  revoke(token: string): void;
+}
+
 /** What an instance needs from the supervisor that runs it. */
 export interface InstanceContext {
   logs: LogStore;
   log: Logger;
   clock: Clock;
+  tokens: InstanceTokens;
   /** A free port that no other instance of this supervisor holds. */
   acquirePort(): Promise<number>;
   releasePort(port: number): void;

@@ -36,6 +36,8 @@ export class ManagedInstance {
   #failures = 0;
   #port = 0;
   #child: ChildProcess | null = null;
+  /** The instance token of the current process; revoked when it exits. */
+  #token: string | null = null;
   #exited = Promise.withResolvers<void>();
   #startedAtMs: number | null = null;
   #readySinceMs: number | null = null;
@@ -140,9 +142,18 @@ export class ManagedInstance {
       return;
     }
     this.#port = port;
+    const token = this.#context.tokens.issue({
+      id: this.id,
+      service: this.workload.name,
+      version: this.version,
+    });
+    this.#token = token;
     const child = spawn(process.execPath, [this.#entry], {
       cwd: this.workload.cwd,
-      env: childEnv({ workload: this.workload, version: this.version, instance: this.id, port }, process.env),
+      env: childEnv(
+        { workload: this.workload, version: this.version, instance: this.id, port, token },
+        process.env,
+      ),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -262,6 +273,8 @@ export class ManagedInstance {
       this.#context.recordPid(this.id, null);
     }
     this.#context.releasePort(this.#port);
+    if (this.#token !== null) this.#context.tokens.revoke(this.#token);
+    this.#token = null;
     // A SIGKILL we did not send came from outside (a person, the OOM killer) before our own kill
     // could act; that, not our reason, is what ended the process.
     const ours = this.#killReason !== null && (signal !== 'SIGKILL' || this.#sentSigkill);

@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import type { LogStore } from '../logs/index.ts';
 import { pickFreePort } from '../state/free-port.ts';
+import { randomToken } from '../state/random-token.ts';
 import type { InstanceStatus, Workload } from '../types.ts';
 import { SupervisorError } from './errors.ts';
 import { ManagedInstance } from './instance.ts';
-import type { Clock, InstanceContext } from './instance-context.ts';
+import type { Clock, InstanceContext, InstanceTokens } from './instance-context.ts';
 import { type PidRecord, type PidRecords, writePidFile } from './pid-file.ts';
 import { reapLeftovers } from './reap-leftovers.ts';
 import { planScale } from './scale-plan.ts';
@@ -22,6 +23,8 @@ export interface SupervisorOptions {
   allocatePort?: () => Promise<number>;
   /** @default Date */
   clock?: Clock;
+  /** Where each process gets its instance token. @default random tokens that nothing checks */
+  tokens?: InstanceTokens;
   /** Where `pids.json` is kept for the reaper of a later run; without it nothing is recorded. */
   stateDir?: string;
   /** @default 250 */
@@ -73,6 +76,7 @@ export class Supervisor {
       logs: options.logs,
       log: options.log,
       clock: options.clock ?? Date,
+      tokens: options.tokens ?? { issue: () => randomToken(), revoke: () => {} },
       acquirePort: async () => {
         for (let attempt = 0; attempt < portAttempts; attempt++) {
           const port = await allocatePort();

@@ -1,0 +1,1 @@
+export { InstanceTokenRegistry } from './instance-tokens.ts';

@@ -1,0 +1,2 @@
+export { currentEjections } from './current-ejections.ts';
+export { OutlierStore } from './outlier-store.ts';
