@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type {
+  CaRotation,
   DeadLetterList,
   DeadLetterReplay,
   LogLine,
@@ -176,6 +177,11 @@ export class AdminClient {
     const body = ids === 'all' ? { service, all: true } : { service, ids };
     const response = await this.#request('POST', CONTROL_PATHS.deadLettersReplay, body);
     return response.json() as Promise<DeadLetterReplay>;
+  }
+
+  /** POST /v1/ca/rotate: a new root for the mesh's CA, trusted beside the old one until every instance renewed. */
+  async rotateCa(): Promise<CaRotation> {
+    return (await this.#request('POST', CONTROL_PATHS.caRotate)).json() as Promise<CaRotation>;
   }
 
   /** POST /v1/shutdown: the control plane answers 202 and then stops gracefully. */

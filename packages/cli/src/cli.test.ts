@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runFlotilla } from './testing/run-flotilla.ts';
 
-const COMMANDS = ['up', 'down', 'status', 'logs', 'mail', 'dead-letters', 'scale', 'validate'];
+const COMMANDS = ['up', 'down', 'status', 'logs', 'mail', 'dead-letters', 'scale', 'ca', 'validate'];
 
 describe('flotilla', () => {
   it('lists every command with what it does on --help, and exits 0', async () => {

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { closest, SpecError } from '@flotilla/spec';
 import type { Command } from './command.ts';
+import { ca } from './commands/ca.ts';
 import { deadLetters } from './commands/dead-letters.ts';
 import { down } from './commands/down.ts';
 import { logs } from './commands/logs.ts';
@@ -13,7 +14,7 @@ import { UsageError } from './errors.ts';
 import { EXIT } from './exit-codes.ts';
 import { displayPath } from './spec-file.ts';
 
-const COMMANDS: readonly Command[] = [up, down, status, logs, mail, deadLetters, scale, validate];
+const COMMANDS: readonly Command[] = [up, down, status, logs, mail, deadLetters, scale, ca, validate];
 
 /** Runs one `flotilla` command line and resolves to its exit code. Every error ends here as one line. */
 export async function runCli(argv: readonly string[]): Promise<number> {

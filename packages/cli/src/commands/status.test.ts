@@ -42,6 +42,17 @@ describe('flotilla status', () => {
     expect(JSON.parse(result.stdout)).toEqual(status);
   });
 
+  it('carries who ejects an instance in --json', async () => {
+    const status = sampleStatus();
+    status.services[0]!.instances[1]!.ejected = { by: ['gateway-v1-1'], until: '2026-01-01T12:00:30.000Z' };
+    admin = await startFakeAdmin((_, res) => sendJson(res, 200, status));
+    const result = await runFlotilla(['status', '--json'], { cwd: admin.dir });
+    expect(JSON.parse(result.stdout).services[0].instances[1].ejected).toEqual({
+      by: ['gateway-v1-1'],
+      until: '2026-01-01T12:00:30.000Z',
+    });
+  });
+
   it('finds the state dir beside the spec given with --file', async () => {
     admin = await startFakeAdmin((_, res) => sendJson(res, 200, sampleStatus()));
     const result = await runFlotilla(['status', '-f', join(admin.dir, 'flotilla.yaml'), '--json']);
@@ -87,6 +98,19 @@ describe('flotilla status', () => {
 });
 
 describe('renderStatus', () => {
+  it('says who ejects an instance as an outlier and until when', () => {
+    const status = sampleStatus();
+    status.services[0]!.instances[0]!.ejected = {
+      by: ['gateway-v1-1', 'users-v1-2'],
+      until: '2026-01-01T12:00:30.000Z',
+    };
+    const text = renderStatus(status, Date.now(), false);
+    expect(text).toMatch(
+      /^ {2}orders-v1-1: ejected by gateway-v1-1, users-v1-2 until 2026-01-01 \d\d:\d\d:30$/m,
+    );
+    expect(text).not.toContain('orders-v1-2: ejected');
+  });
+
   it('names the relay where mail goes when one is configured', () => {
     const status = { ...sampleStatus(), mail: { mode: 'relay', address: 'smtp.example.com:587' } as const };
     expect(renderStatus(status, Date.now(), false)).toContain(

@@ -4,6 +4,7 @@ import { AdminClient } from '../admin-client.ts';
 import { type Command, type CommandSpec, parseCommandArgs } from '../command.ts';
 import { EXIT } from '../exit-codes.ts';
 import { formatDuration } from '../format-duration.ts';
+import { localTime } from '../local-time.ts';
 import { FILE_FLAG, stateDirFor } from '../spec-file.ts';
 
 const spec = {
@@ -12,8 +13,9 @@ const spec = {
   description: [
     'Asks the running control plane for the state of the system: the gateway, admin, mail and event',
     'bus addresses, then a table per service: version, instance id, pid, port, state, restarts and uptime,',
-    'with the reason of the last exit of any instance that is not ready. Exits 1 when the system is',
-    'not running.',
+    'with the reason of the last exit of any instance that is not ready, and, for an instance that some',
+    "process's outlier detection keeps out of its balancer, who ejected it and until when.",
+    'Exits 1 when the system is not running.',
   ].join('\n'),
   flags: {
     file: FILE_FLAG,
@@ -82,6 +84,14 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     for (const instance of service.instances) {
       if (instance.state !== 'ready' && instance.lastExit) {
         lines.push(`  ${instance.id}: ${instance.lastExit.reason}`);
+      }
+    }
+    // A control plane from before outlier reports sends no `ejected` at all.
+    for (const instance of service.instances) {
+      if (instance.ejected) {
+        lines.push(
+          `  ${instance.id}: ejected by ${instance.ejected.by.join(', ')} until ${localTime(instance.ejected.until)}`,
+        );
       }
     }
   }

@@ -116,6 +116,7 @@ export function sampleStatus(agoMs = 130_000): SystemStatus {
             readySince: startedAt,
             lastExit: null,
             nextRestartAt: null,
+            ejected: null,
           },
           {
             id: 'orders-v1-2',
@@ -129,6 +130,7 @@ export function sampleStatus(agoMs = 130_000): SystemStatus {
             readySince: null,
             lastExit: { code: 1, signal: null, at: startedAt, reason: 'exited with code 1' },
             nextRestartAt: startedAt,
+            ejected: null,
           },
         ],
       },
