@@ -98,18 +98,16 @@ export function planCall(
   let deadline = now + (options.timeoutMs ?? rule?.timeoutMs ?? route.resilience.timeoutMs);
   if (scope?.deadline !== undefined && scope.deadline < deadline) deadline = scope.deadline;
 
-  const inboundBaggage = headerOf(headers, 'baggage');
-  const pin =
-    scope?.pin ?? headerOf(headers, HEADERS.version) ?? baggageGet(inboundBaggage, VERSION_BAGGAGE_KEY);
+  // The call's own baggage wins over the scope's, as its own traceparent does: the caller set it.
+  const ownBaggage = headerOf(headers, 'baggage');
+  const pin = scope?.pin ?? headerOf(headers, HEADERS.version) ?? baggageGet(ownBaggage, VERSION_BAGGAGE_KEY);
   const choice = pickSubset(rule?.route, pin, route);
 
   let propagate = NOTHING;
-  const baggage =
-    pin === undefined
-      ? scope?.baggage
-      : baggageSet(scope?.baggage ?? inboundBaggage, VERSION_BAGGAGE_KEY, pin);
+  const carried = ownBaggage ?? scope?.baggage;
+  const baggage = pin === undefined ? carried : baggageSet(carried, VERSION_BAGGAGE_KEY, pin);
   const traceparent = scope?.traceparent;
-  if ((baggage !== undefined && baggage !== inboundBaggage) || traceparent !== undefined) {
+  if ((baggage !== undefined && baggage !== ownBaggage) || traceparent !== undefined) {
     const set: Record<string, string> = {};
     if (baggage !== undefined) set.baggage = baggage;
     if (traceparent !== undefined && headerOf(headers, 'traceparent') === undefined) {

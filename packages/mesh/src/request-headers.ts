@@ -2,9 +2,13 @@ import type { MeshDispatchOptions } from './types.ts';
 
 type Headers = MeshDispatchOptions['headers'];
 
+/** Header values as undici takes them in `[name, value]` pairs (a Map, a fetch Headers). */
+type Pairs = Iterable<readonly [string, string | readonly string[] | undefined]>;
+
 /**
  * The value of a request header in any of the shapes undici accepts (an object with names in any
- * case, a flat array of names and values, or nothing); the first value when repeated.
+ * case, a flat array of names and values, `[name, value]` pairs, or nothing); the first value when
+ * repeated. `name` is lowercase.
  */
 export function headerOf(headers: Headers, name: string): string | undefined {
   if (headers == null || typeof headers !== 'object') return undefined;
@@ -14,7 +18,13 @@ export function headerOf(headers: Headers, name: string): string | undefined {
     }
     return undefined;
   }
-  if (isIterable(headers)) return undefined;
+  if (isIterable(headers)) {
+    for (const [key, value] of headers as Pairs) {
+      if (value !== undefined && key.toLowerCase() === name)
+        return typeof value === 'string' ? value : value[0];
+    }
+    return undefined;
+  }
   const record = headers as Record<string, string | string[] | undefined>;
   const direct = record[name];
   if (direct !== undefined) return Array.isArray(direct) ? direct[0] : direct;
@@ -29,7 +39,8 @@ export function headerOf(headers: Headers, name: string): string | undefined {
 
 /**
  * The headers of an attempt: the caller's, with `set` replacing any header of the same name. The
- * caller's object is never changed (a retry or a mirror sends it again).
+ * caller's object is never changed (a retry or a mirror sends it again). Pairs become a flat
+ * array, the shape undici also takes, so that what is set is never lost.
  */
 export function withHeaders(headers: Headers, set: Readonly<Record<string, string>>): Headers {
   if (headers == null || typeof headers !== 'object') return { ...set };
@@ -42,7 +53,16 @@ export function withHeaders(headers: Headers, set: Readonly<Record<string, strin
     for (const name in set) out.push(name, set[name]!);
     return out;
   }
-  if (isIterable(headers)) return headers;
+  if (isIterable(headers)) {
+    const out: string[] = [];
+    for (const [name, value] of headers as Pairs) {
+      if (value === undefined || Object.hasOwn(set, name.toLowerCase())) continue;
+      if (typeof value === 'string') out.push(name, value);
+      else for (const item of value) out.push(name, item);
+    }
+    for (const name in set) out.push(name, set[name]!);
+    return out;
+  }
   const out: Record<string, string | string[] | undefined> = {};
   const record = headers as Record<string, string | string[] | undefined>;
   for (const key in record) {
