@@ -5,3 +5,13 @@ export { Histogram, type HistogramOptions, type HistogramSeries } from './histog
 export type { LabelValues, MetricOptions } from './metric.ts';
 export { collectProcessMetrics } from './process-metrics.ts';
 export { Registry } from './registry.ts';
+export {
+  ISTIO_DURATION_BUCKETS_MS,
+  ISTIO_LABEL_NAMES,
+  ISTIO_UNKNOWN,
+  type IstioLabel,
+  type IstioLabels,
+  IstioRequestMetrics,
+  type IstioSeries,
+  istioWorkload,
+} from './istio.ts';
