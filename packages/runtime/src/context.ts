@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { HEADERS } from '@flotilla/spec';
+import type { TLSSocket } from 'node:tls';
+import { peerIdentity } from '@flotilla/mesh';
+import { HEADERS, type WorkloadIdentity } from '@flotilla/spec';
 import type { Logger } from 'pino';
+import { GATEWAY_WORKLOAD } from './authorization.ts';
+import { InboundScope } from './call-scope.ts';
 import { RUNTIME_DEFAULTS } from './defaults.ts';
 import type { InferOutput, StandardSchema } from './validation.ts';
 
-/** Who is calling, as the gateway vouched for it after verifying a token. */
+/**
+ * Who is calling, as the gateway vouched for it after verifying a token. Under mutual TLS the
+ * gateway's word is taken only from the gateway: from any other workload the identity headers are
+ * ignored and the caller is anonymous, so that a compromised service cannot act as a user.
+ */
 export interface Caller {
   /** The token's subject; undefined for anonymous calls. */
   subject: string | undefined;
@@ -29,6 +37,13 @@ export interface RequestContext<P = Record<string, string>, B = unknown, Q = URL
   readonly requestId: string;
   /** Trace id of the W3C `traceparent` header, when present and valid. */
   readonly traceId: string | undefined;
+  /**
+   * Aborts when the caller goes away before the response is sent, or when its deadline (the
+   * `x-flotilla-timeout-ms` it sent) passes: pass it to queries and calls, or check it between
+   * steps, to stop work nobody waits for. Calls through `service.mesh` made while handling the
+   * request follow it on their own. Once the response is sent it no longer aborts.
+   */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -84,6 +99,12 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
   readonly search: string;
   /** `performance.now()` when the request arrived. */
   readonly startedAt: number;
+  /** What calls made for this request carry on: trace, pin, deadline, cancellation. */
+  readonly scope: InboundScope;
+  /** Whether the request came over mutual TLS. */
+  readonly secure: boolean;
+  /** The calling workload, from its verified certificate; undefined for plaintext. */
+  readonly peer: WorkloadIdentity | undefined;
   params: Record<string, string> = NO_PARAMS;
   body: unknown;
   #query: unknown;
@@ -91,10 +112,19 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
   #caller: Caller | undefined;
   readonly #serviceLog: Logger;
 
-  constructor(req: IncomingMessage, res: ServerResponse, serviceLog: Logger, startedAt: number) {
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    serviceLog: Logger,
+    startedAt: number,
+    affinity: () => string | undefined,
+  ) {
     this.req = req;
     this.res = res;
     this.startedAt = startedAt;
+    this.scope = new InboundScope(req, startedAt, affinity);
+    this.secure = (req.socket as Partial<TLSSocket>).encrypted === true;
+    this.peer = this.secure ? peerIdentity(req.socket as TLSSocket) : undefined;
     this.#serviceLog = serviceLog;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -106,6 +136,10 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
 
   get headers(): IncomingHttpHeaders {
     return this.req.headers;
+  }
+
+  get signal(): AbortSignal {
+    return this.scope.signal;
   }
 
   get query(): unknown {
@@ -126,8 +160,10 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
 
   get caller(): Caller {
     if (!this.#caller) {
-      const subject = this.req.headers[HEADERS.subject];
-      const roles = this.req.headers[HEADERS.roles];
+      // Plaintext keeps today's trust in the headers: under `strict` only probes arrive in plaintext.
+      const vouched = !this.secure || this.peer?.service === GATEWAY_WORKLOAD;
+      const subject = vouched ? this.req.headers[HEADERS.subject] : undefined;
+      const roles = vouched ? this.req.headers[HEADERS.roles] : undefined;
       this.#caller = {
         subject: typeof subject === 'string' && subject !== '' ? subject : undefined,
         roles:

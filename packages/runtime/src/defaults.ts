@@ -27,4 +27,14 @@ export const RUNTIME_DEFAULTS = {
   backgroundRestartDelayMs: 1_000,
   /** A longer incoming `x-request-id` is replaced rather than echoed into logs and headers. */
   requestIdMaxLength: 200,
+  /**
+   * The longest `x-flotilla-timeout-ms` a caller's deadline is taken at: the header is the
+   * caller's word, and a huge value must not keep the work of an abandoned request alive.
+   */
+  inboundTimeoutMaxMs: 3_600_000,
+  /**
+   * How long a new connection may stay silent before its first byte, which says whether it is TLS
+   * or plaintext; node:http's own header timeout only starts once the connection is handed over.
+   */
+  firstByteTimeoutMs: 10_000,
 } as const;

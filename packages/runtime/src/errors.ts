@@ -19,6 +19,17 @@ export const HTTP_ERRORS = {
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this service accepts.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   UNAVAILABLE: { status: 503, message: 'The service is too busy to take this request now; retry shortly.' },
+  DEADLINE_EXCEEDED: {
+    status: 504,
+    message: "The caller's deadline (x-flotilla-timeout-ms) passed before this service could answer.",
+  },
+  MTLS_REQUIRED: {
+    status: 403,
+    message:
+      'this service accepts only mutual TLS from workloads of the mesh; call it through the mesh client',
+  },
+  /** Sent with a message naming the workload, the call and the policy that refused it. */
+  FORBIDDEN_BY_POLICY: { status: 403, message: 'The service policy does not allow this call.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** Codes of the runtime's own HTTP errors. */

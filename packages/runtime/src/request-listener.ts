@@ -1,11 +1,15 @@
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { CallScope } from '@flotilla/mesh';
 import { HEADERS } from '@flotilla/spec';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { hasBody, readJsonBody } from './body.ts';
 import { Context, type Handler } from './context.ts';
 import { HttpError } from './errors.ts';
+import type { InboundGuard } from './inbound-guard.ts';
+import type { MeshMetrics } from './mesh-metrics.ts';
 import type { Counter, Histogram } from './metrics/index.ts';
 import { Reply } from './reply.ts';
 import type { Router } from './router.ts';
@@ -16,7 +20,10 @@ export interface RouteEntry {
   handler: Handler<Record<string, string>, unknown, unknown>;
   body: StandardSchema | undefined;
   query: StandardSchema | undefined;
-  /** Access lines of quiet routes (probes, scrapes) go out at debug, not info. */
+  /**
+   * Probes and scrapes: their access lines go out at debug, not info, the mesh's guard lets them
+   * through and Istio's metrics do not count them.
+   */
   quiet: boolean;
 }
 
@@ -35,6 +42,16 @@ export interface ListenerDeps {
   stopping(): boolean;
   /** Called after every response, finished or cut. */
   onDone(): void;
+  /** The mesh's door: mutual TLS required or not, and the service's authorization policy. */
+  guard: InboundGuard;
+  meshMetrics: MeshMetrics;
+  /**
+   * Where a handler's mesh client finds the request it serves; undefined when the service has no
+   * mesh, which then pays nothing for it.
+   */
+  scopes: AsyncLocalStorage<CallScope> | undefined;
+  /** This instance's version while the table asks for version affinity. */
+  affinity(): string | undefined;
 }
 
 const INTERNAL_BODY = HttpError.of('INTERNAL').toBody();
@@ -63,17 +80,20 @@ function databaseFailure(err: unknown): HttpError | undefined {
 export function createRequestListener(
   deps: ListenerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { router, log, requests, durations, inflight } = deps;
+  const { router, log, requests, durations, inflight, guard, meshMetrics, scopes, affinity } = deps;
 
   const finish = (ctx: Context, route: string, quiet: boolean) => {
     inflight.delete(ctx);
     const { req, res } = ctx;
-    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const ms = performance.now() - ctx.startedAt;
+    const seconds = ms / 1000;
     // Code 0 marks a response that never completed (the client left, or shutdown cut it), as Envoy does.
     const code = res.writableFinished ? res.statusCode : 0;
+    ctx.scope.end(res.writableFinished);
     const labels = { method: req.method ?? '', route, code };
     requests.inc(labels);
     durations.observe(labels, seconds);
+    if (!quiet) meshMetrics.inbound(ctx, code, ms);
     // Path only: a query string may carry tokens.
     log[quiet ? 'debug' : 'info'](
       {
@@ -94,6 +114,8 @@ export function createRequestListener(
     const payload = status === 204 || status === 304 || body === undefined ? undefined : JSON.stringify(body);
     res.statusCode = status;
     for (const name in headers) res.setHeader(name, headers[name]!);
+    const fallbacks = ctx.scope.fallbackHeader();
+    if (fallbacks !== undefined) res.setHeader(HEADERS.versionFallback, fallbacks);
     if (payload !== undefined) {
       res.setHeader('content-type', 'application/json; charset=utf-8');
       res.setHeader('content-length', Buffer.byteLength(payload));
@@ -110,13 +132,25 @@ export function createRequestListener(
       ctx.log.debug({ err }, 'client went away before the request was read');
       return;
     }
+    if (ctx.scope.cut) {
+      ctx.log.debug({ err }, 'the caller went away before the response');
+      return;
+    }
     if (res.headersSent) {
       ctx.log.error({ err }, 'request failed after the response started');
       res.destroy();
       return;
     }
-    const known = err instanceof HttpError ? err : databaseFailure(err);
-    if (!known || known.status >= 500) ctx.log.error({ err }, 'request failed');
+    // A handler that followed ctx.signal fails with whatever its query or call threw on abort.
+    const deadline = !(err instanceof HttpError) && ctx.scope.deadlinePassed;
+    const known =
+      err instanceof HttpError
+        ? err
+        : deadline
+          ? HttpError.of('DEADLINE_EXCEEDED', { cause: err })
+          : databaseFailure(err);
+    if (deadline) ctx.log.warn({ err }, "the caller's deadline passed before the response");
+    else if (!known || known.status >= 500) ctx.log.error({ err }, 'request failed');
     try {
       send(ctx, known?.status ?? 500, known ? known.toBody() : INTERNAL_BODY, known?.headers ?? {});
     } catch (sendErr) {
@@ -138,12 +172,19 @@ export function createRequestListener(
   };
 
   return (req, res) => {
-    const ctx = new Context(req, res, log, performance.now());
+    const ctx = new Context(req, res, log, performance.now(), affinity);
     res.setHeader(HEADERS.requestId, ctx.requestId);
     inflight.add(ctx);
     const found = router.find(req.method ?? 'GET', ctx.path);
+    const quiet = found.kind === 'found' && found.value.quiet;
+    res.once('close', () => finish(ctx, found.kind === 'found' ? found.pattern : 'unmatched', quiet));
+    // Refused before routing, so that a refused caller learns nothing of which paths exist.
+    const refusal = quiet ? undefined : guard.check(ctx);
+    if (refusal !== undefined) {
+      fail(ctx, refusal);
+      return;
+    }
     if (found.kind !== 'found') {
-      res.once('close', () => finish(ctx, 'unmatched', false));
       fail(
         ctx,
         found.kind === 'not-found'
@@ -153,7 +194,7 @@ export function createRequestListener(
       return;
     }
     ctx.params = found.params;
-    res.once('close', () => finish(ctx, found.pattern, found.value.quiet));
-    run(ctx, found.value).catch((err: unknown) => fail(ctx, err));
+    const running = scopes ? scopes.run(ctx.scope, run, ctx, found.value) : run(ctx, found.value);
+    running.catch((err: unknown) => fail(ctx, err));
   };
 }

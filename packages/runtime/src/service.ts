@@ -1,17 +1,21 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createServer } from 'node:http';
 import type { EventsOptions } from '@flotilla/events';
-import { createMeshClient, type MeshClient } from '@flotilla/mesh';
+import { type CallScope, createMeshClient, type MeshClient } from '@flotilla/mesh';
 import { ENV, type InstanceIdentity, readInstanceEnv } from '@flotilla/spec';
 import type { Pool, PoolClient } from 'pg';
 import type { DestinationStream, Logger } from 'pino';
 import { type BackgroundTask, keepRunning } from './background.ts';
+import { ConnectionFront } from './connection-front.ts';
 import type { BodyOf, Context, Handler, QueryOf, RouteOptions, RouteParams } from './context.ts';
 import { createPool } from './database.ts';
 import { RUNTIME_DEFAULTS } from './defaults.ts';
 import { RuntimeError } from './errors.ts';
 import { createEventsRuntime, type EventsRuntime, type ServiceEvents } from './events.ts';
+import { InboundGuard } from './inbound-guard.ts';
+import { InboundMesh } from './inbound-mesh.ts';
 import { createLogger } from './logger.ts';
+import { MeshMetrics } from './mesh-metrics.ts';
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, Registry } from './metrics/index.ts';
 import { migrate } from './migrations.ts';
 import { reply } from './reply.ts';
@@ -63,7 +67,11 @@ export interface Service {
   readonly db: Pool;
   /** Publishing through the outbox and handling through the inbox; only for services created with `events`. */
   readonly events: ServiceEvents;
-  /** The client for calling other services by name; only under Flotilla (FLOTILLA_CONTROL_URL set). */
+  /**
+   * The client for calling other services by name; only under Flotilla (FLOTILLA_CONTROL_URL set).
+   * A call made while handling a request carries that request on: its trace and baggage, its
+   * version pin, what is left of its deadline, and its cancellation (`ctx.signal`).
+   */
   readonly mesh: MeshClient;
   /** The port the server listens on, once start() has resolved. */
   readonly port: number;
@@ -77,7 +85,8 @@ export interface Service {
   /**
    * Listens on HOST:PORT, applies migrations, creates the event tables, declares the event
    * subscription and starts the outbox relay and, under Flotilla, waits for the first routing
-   * table of the mesh, then turns ready and starts handling events. Installs SIGTERM and SIGINT
+   * table of the mesh and, when it turns mutual TLS on, for the instance's certificate from the
+   * control plane, then turns ready and starts handling events. Installs SIGTERM and SIGINT
    * handlers that drain and exit (0 when drained in time, 1 when the grace period cut requests);
    * a second signal ends the process at once.
    */
@@ -152,20 +161,36 @@ export function createService(options: ServiceOptions): Service {
   let stopping: Promise<boolean> | undefined;
   let stopProcessMetrics: (() => void) | undefined;
   let mesh: MeshClient | undefined;
+  let inbound: InboundMesh | undefined;
+  let stopCountingOutbound: (() => void) | undefined;
 
-  const server: Server = createServer(
-    createRequestListener({
-      router,
-      log,
-      requests,
-      durations,
-      bodyLimitBytes,
-      inflight,
-      stopping: () => stopping !== undefined,
-      onDone: () => {
-        if (stopping) server.closeIdleConnections();
-      },
-    }),
+  // Under Flotilla the door is shut (strict) until the first routing table says otherwise.
+  const guard = new InboundGuard(identity.service, identity.controlUrl ? 'strict' : 'disable', metrics);
+  const meshMetrics = new MeshMetrics(metrics, identity);
+  // Only a service with a mesh has calls for a scope to reach.
+  const scopes = identity.controlUrl ? new AsyncLocalStorage<CallScope>() : undefined;
+  const instanceToken = env[ENV.instanceToken] || undefined;
+
+  const front: ConnectionFront = new ConnectionFront(
+    createServer(
+      createRequestListener({
+        router,
+        log,
+        requests,
+        durations,
+        bodyLimitBytes,
+        inflight,
+        stopping: () => stopping !== undefined,
+        onDone: () => {
+          if (stopping) front.closeIdleConnections();
+        },
+        guard,
+        meshMetrics,
+        scopes,
+        affinity: () => inbound?.affinity(),
+      }),
+    ),
+    { log, firstByteTimeoutMs: RUNTIME_DEFAULTS.firstByteTimeoutMs },
   );
 
   const notReadyReason = (): string | undefined => {
@@ -229,14 +254,15 @@ export function createService(options: ServiceOptions): Service {
     const consumersStopped = events?.stopConsuming();
     stopTasks.abort();
     const drained = await drain({
-      server,
+      server: front,
       inflight,
       graceMs: identity.gracePeriodMs,
       log,
       release: async () => {
         await Promise.all([consumersStopped, ...runningTasks]);
         await events?.close();
-        await Promise.all([pool?.end(), mesh?.close()]);
+        stopCountingOutbound?.();
+        await Promise.all([pool?.end(), mesh?.close(), inbound?.close()]);
       },
     });
     stopProcessMetrics?.();
@@ -279,12 +305,24 @@ export function createService(options: ServiceOptions): Service {
           controlUrl: identity.controlUrl,
           token: identity.dataPlaneToken,
           log,
+          scope: () => scopes?.getStore(),
+          instance: instanceToken === undefined ? undefined : { id: identity.instance, token: instanceToken },
         });
+        inbound = new InboundMesh({
+          identity,
+          controlUrl: identity.controlUrl,
+          instanceToken,
+          mesh,
+          guard,
+          front,
+          log,
+        });
+        stopCountingOutbound = meshMetrics.countOutbound();
       }
       return mesh;
     },
     get port(): number {
-      const address = server.address() as AddressInfo | null;
+      const address = front.address();
       if (!address)
         throw new RuntimeError(
           'FLOTILLA_SERVICE_STATE',
@@ -308,7 +346,7 @@ export function createService(options: ServiceOptions): Service {
       phase = 'starting';
       try {
         stopProcessMetrics = collectProcessMetrics(metrics);
-        await listen(server, identity.port, identity.host);
+        await front.listen(identity.port, identity.host);
         for (const signal of SIGNALS) process.on(signal, onSignal);
         log.info({ host: identity.host, port: service.port }, 'listening');
         // Probes are answered meanwhile, so a long migration does not fail liveness. Under
@@ -318,7 +356,7 @@ export function createService(options: ServiceOptions): Service {
             if (pool && migrationsDir) await migrate(pool, migrationsDir, log);
             await events?.start();
           })(),
-          identity.controlUrl ? service.mesh.ready() : undefined,
+          identity.controlUrl ? service.mesh.ready().then(() => inbound?.ready()) : undefined,
         ]);
         phase = 'serving';
         log.info('ready');
@@ -359,14 +397,4 @@ export function createService(options: ServiceOptions): Service {
     },
   };
   return service;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

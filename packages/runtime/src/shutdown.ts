@@ -1,11 +1,17 @@
-import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Context } from './context.ts';
 
+/** What a drain stops: a listener and its connections (a node:http server, or the connection front). */
+export interface Drainable {
+  /** Stops accepting and calls back once every connection has closed. */
+  close(callback: () => void): unknown;
+  closeAllConnections(): void;
+}
+
 /** What a drain works on. */
 export interface DrainOptions {
-  server: Server;
+  server: Drainable;
   /** Requests being handled; the drain waits for them and names them if it must cut them. */
   inflight: ReadonlySet<Context>;
   graceMs: number;
