@@ -1,5 +1,6 @@
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import { base64url, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningShop, startShop } from './shop.ts';
@@ -283,6 +284,43 @@ describe('the shop, end to end through the gateway', () => {
         expect([400, 404, 405], path).toContain(status);
       }
       const charges = await shop.sql('payments', 'SELECT 1 FROM payment_charges WHERE amount_cents = 100');
+      expect(charges).toEqual([]);
+    });
+
+    it('refuses a direct call to a payments instance: plaintext, or TLS without a workload certificate (API8)', async () => {
+      const { services } = await shop.status();
+      const instance = services.find((s) => s.name === 'payments')!.instances[0]!;
+      const body = JSON.stringify({
+        order_id: randomUUID(),
+        amount_cents: 101,
+        currency: 'EUR',
+        card_number: CARD,
+      });
+      // mtls: strict: plaintext is for probes and scrapes only.
+      const plain = await fetch(`http://127.0.0.1:${instance.port}/internal/payments/v1/charges`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(plain.status).toBe(403);
+      expect(((await plain.json()) as { error: { code: string } }).error.code).toBe('MTLS_REQUIRED');
+      expect((await fetch(`http://127.0.0.1:${instance.port}/readyz`)).status).toBe(200);
+      // A TLS client that presents no certificate never gets past the handshake.
+      const handshake = await new Promise<string>((resolve) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: instance.port, rejectUnauthorized: false });
+        socket.once('secureConnect', () => {
+          socket.write(
+            `POST /internal/payments/v1/charges HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+          );
+        });
+        socket.once('data', (chunk: Buffer) =>
+          resolve(`answered ${chunk.toString('utf8').split('\r\n')[0]}`),
+        );
+        socket.once('error', (err: NodeJS.ErrnoException) => resolve(`refused ${err.code ?? err.message}`));
+        socket.once('close', () => resolve('refused (closed)'));
+      });
+      expect(handshake).toMatch(/^refused/);
+      const charges = await shop.sql('payments', 'SELECT 1 FROM payment_charges WHERE amount_cents = 101');
       expect(charges).toEqual([]);
     });
   });
