@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,9 +12,13 @@ afterEach(async () => {
 });
 
 /** A scope for a request with these headers, arrived at `startedAt`, with `affinity` as the own version. */
-function scopeOf(headers: Record<string, string>, options: { startedAt?: number; affinity?: string } = {}) {
+function scopeOf(
+  headers: Record<string, string>,
+  options: { startedAt?: number; affinity?: string; res?: ServerResponse } = {},
+) {
   const req = { headers } as unknown as IncomingMessage;
-  return new InboundScope(req, options.startedAt ?? performance.now(), () => options.affinity);
+  const res = options.res ?? new ServerResponse(req);
+  return new InboundScope(req, res, options.startedAt ?? performance.now(), () => options.affinity);
 }
 
 describe('InboundScope', () => {
@@ -68,15 +72,16 @@ describe('InboundScope', () => {
     expect(after.signal.aborted).toBe(true);
   });
 
-  it('names each hop that fell back once, in order, and drops entries that are not service=version', () => {
-    const scope = scopeOf({});
-    expect(scope.fallbackHeader()).toBeUndefined();
+  it('names each hop that fell back once, in order, on the response, and drops entries that are not service=version', () => {
+    const res = new ServerResponse({ headers: {} } as IncomingMessage);
+    const scope = scopeOf({}, { res });
+    expect(res.getHeader('x-flotilla-version-fallback')).toBeUndefined();
     scope.fellBack('b', 'v1');
     scope.fellBack('c', 'v1');
     scope.fellBack('b', 'v1');
     scope.fellBack('d', 'v1\r\nset-cookie: x');
     scope.fellBack('', 'v1');
-    expect(scope.fallbackHeader()).toBe('b=v1,c=v1');
+    expect(res.getHeader('x-flotilla-version-fallback')).toBe('b=v1,c=v1');
   });
 });
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { CallScope } from '@flotilla/mesh';
 import { HEADERS, VERSION_BAGGAGE_KEY } from '@flotilla/spec';
@@ -23,6 +23,7 @@ const DEADLINE = 'TimeoutError';
  */
 export class InboundScope implements CallScope {
   readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
   readonly #startedAt: number;
   /** This instance's version when the table asks for version affinity, read when the pin is. */
   readonly #affinity: () => string | undefined;
@@ -33,8 +34,14 @@ export class InboundScope implements CallScope {
   #ended: 'no' | 'answered' | 'cut' = 'no';
   #fallbacks: Set<string> | undefined;
 
-  constructor(req: IncomingMessage, startedAt: number, affinity: () => string | undefined) {
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    startedAt: number,
+    affinity: () => string | undefined,
+  ) {
     this.#req = req;
+    this.#res = res;
     this.#startedAt = startedAt;
     this.#affinity = affinity;
   }
@@ -112,11 +119,9 @@ export class InboundScope implements CallScope {
     if (!FALLBACK.test(entry)) return;
     this.#fallbacks ??= new Set();
     this.#fallbacks.add(entry);
-  }
-
-  /** The `x-flotilla-version-fallback` value of the response, when some hop fell back. */
-  fallbackHeader(): string | undefined {
-    return this.#fallbacks === undefined ? undefined : [...this.#fallbacks].join(',');
+    // Set on the response at once, so that it goes out however the handler answers (a reply, or
+    // its own writeHead, which merges headers set before).
+    if (!this.#res.headersSent) this.#res.setHeader(HEADERS.versionFallback, [...this.#fallbacks].join(','));
   }
 
   /** The response closed: `answered` when it was sent in full, else the caller went away first. */

@@ -122,7 +122,7 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
     this.req = req;
     this.res = res;
     this.startedAt = startedAt;
-    this.scope = new InboundScope(req, startedAt, affinity);
+    this.scope = new InboundScope(req, res, startedAt, affinity);
     this.secure = (req.socket as Partial<TLSSocket>).encrypted === true;
     this.peer = this.secure ? peerIdentity(req.socket as TLSSocket) : undefined;
     this.#serviceLog = serviceLog;

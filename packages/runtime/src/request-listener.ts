@@ -114,8 +114,6 @@ export function createRequestListener(
     const payload = status === 204 || status === 304 || body === undefined ? undefined : JSON.stringify(body);
     res.statusCode = status;
     for (const name in headers) res.setHeader(name, headers[name]!);
-    const fallbacks = ctx.scope.fallbackHeader();
-    if (fallbacks !== undefined) res.setHeader(HEADERS.versionFallback, fallbacks);
     if (payload !== undefined) {
       res.setHeader('content-type', 'application/json; charset=utf-8');
       res.setHeader('content-length', Buffer.byteLength(payload));
