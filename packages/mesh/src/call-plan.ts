@@ -100,7 +100,8 @@ export function planCall(
 
   // The call's own baggage wins over the scope's, as its own traceparent does: the caller set it.
   const ownBaggage = headerOf(headers, 'baggage');
-  const pin = scope?.pin ?? headerOf(headers, HEADERS.version) ?? baggageGet(ownBaggage, VERSION_BAGGAGE_KEY);
+  // A pin the call itself carries is the caller's explicit word and beats the inbound request's.
+  const pin = headerOf(headers, HEADERS.version) ?? baggageGet(ownBaggage, VERSION_BAGGAGE_KEY) ?? scope?.pin;
   const choice = pickSubset(rule?.route, pin, route);
 
   let propagate = NOTHING;

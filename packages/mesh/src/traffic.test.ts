@@ -443,6 +443,14 @@ describe('version pins', () => {
     expect(fellBack).toEqual([]);
   });
 
+  it('lets a pin the call itself carries win over the pin of the request it serves', async () => {
+    const { b, table } = await pinnable();
+    const { scope } = testScope({ pin: 'v2' });
+    const mesh = client({ table, scope: () => scope });
+    expect(new Set(await idsOf(mesh, 'b', 20, { [HEADERS.version]: 'v1' }))).toEqual(new Set(['b-v1']));
+    expect(b.v1!.received[0]!.headers.baggage).toBe('flotilla-version=v1');
+  });
+
   it('sends a call pinned to a version without endpoints to the stable version and reports the fallback', async () => {
     const { b, table } = await pinnable();
     const { scope, fellBack } = testScope({ pin: 'v3' });
