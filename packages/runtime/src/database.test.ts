@@ -44,13 +44,14 @@ describe('a service database under pressure', () => {
     expect((await fetch(`${base}/text?t=ab`)).status).toBe(200);
   });
 
-  it('answers 503 with Retry-After when no connection frees up in time, instead of queueing without end', async () => {
+  it('answers 503 with Retry-After, marked overloaded so the mesh does not retry it, when no connection frees up in time', async () => {
     const holders = Array.from({ length: RUNTIME_DEFAULTS.databasePoolMax }, () => fetch(`${base}/hold`));
     while (held.length < RUNTIME_DEFAULTS.databasePoolMax) await new Promise((r) => setTimeout(r, 20));
     const started = Date.now();
     const res = await fetch(`${base}/text?t=x`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers.get('x-flotilla-overloaded')).toBe('1');
     expect(await res.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
     expect(Date.now() - started).toBeGreaterThanOrEqual(RUNTIME_DEFAULTS.databaseAcquireTimeoutMs - 100);
     for (const release of held.splice(0)) release();

@@ -64,14 +64,19 @@ const POOL_TIMEOUT = 'timeout exceeded when trying to connect';
  * class 22: a NUL byte in text, a timestamp or number out of range) comes from a value the client
  * sent that the handler's checks let through: the client's mistake, 400. A pool that had no
  * connection to give within its timeout means the service is saturated or its database is away:
- * 503 with Retry-After, which callers and the mesh treat as "try again", not 500. The database's
+ * 503 with Retry-After, "try again later", not 500, and `x-flotilla-overloaded`, which tells the
+ * mesh not to retry it at once (that would add load where there is too much already). The database's
  * own message stays in the log.
  */
 function databaseFailure(err: unknown): HttpError | undefined {
   if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
     return HttpError.of('INVALID_VALUE', { cause: err });
   if (err instanceof Error && err.message === POOL_TIMEOUT) {
-    return HttpError.of('UNAVAILABLE', { cause: err, headers: { 'retry-after': '1' } });
+    // Overloaded, not broken: the mesh must not send the same request again at once.
+    return HttpError.of('UNAVAILABLE', {
+      cause: err,
+      headers: { 'retry-after': '1', [HEADERS.overloaded]: '1' },
+    });
   }
   return undefined;
 }
