@@ -63,6 +63,11 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   /** Endpoints this call has failed on. */
   #tried: Upstream[] | undefined;
   #retries = 0;
+  /**
+   * Why the last retry was refused, as Envoy flags it: `URX` when the attempts were used up (or no
+   * endpoint was left to try), `UO` when the retry budget was spent. Set only as the call ends.
+   */
+  #retryRefused: 'URX' | 'UO' | undefined;
   /** The current attempt is a retry holding a share of the retry budget. */
   #retryHeld = false;
   /** The call counts among the destination's calls in flight (the retry budget's base). */
@@ -221,6 +226,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       if (fallback !== undefined) this.#relayFallbacks(fallback);
       if (statusCode >= 500 && this.#shouldRetryStatus(statusCode, headers)) {
         this.#discarding = true;
+        this.#markTried(this.#upstream!);
         return;
       }
     }
@@ -242,7 +248,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       this.#scheduleRetry();
       return;
     }
-    this.#finish(this.#statusCode >= 500 && this.#retries > 0 ? 'URX' : '-');
+    this.#finish(this.#retryRefused ?? '-');
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
@@ -288,7 +294,8 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       // Never reached a process: always safe to send again, at once, to another endpoint.
       code = 'MESH_CONNECT_FAILED';
       this.#markTried(upstream);
-      if (policy.retryOn.connectFailure && this.#canRetry(0) && this.#sendRetry(true)) return;
+      // A retry that went out, or that failed the call itself (the breaker refused it), is the end of this one.
+      if (policy.retryOn.connectFailure && this.#canRetry(0) && (this.#sendRetry(true) || this.#done)) return;
     } else if (kind === 'timeout') {
       code = 'MESH_TIMEOUT';
       retryable = tryTimedOut && this.#plan!.safeToRepeat && policy.retryOn.reset;
@@ -304,7 +311,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       this.#scheduleRetry();
       return;
     }
-    this.#failWith(code, error, this.#retries > 0);
+    this.#failWith(code, error);
   }
 
   #afterFault(): void {
@@ -388,14 +395,21 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   /**
    * Whether another attempt may go out after `delayMs`: attempts left, a body that can be sent
    * again, time left before the deadline, and room in the destination's retry budget (taken here,
-   * held until the attempt ends).
+   * held until the attempt ends). Checked in Envoy's order, so that a refusal flags the same.
    */
   #canRetry(delayMs: number): boolean {
     const plan = this.#plan!;
-    if (this.#retries >= plan.retries.attempts || !isReplayable(this.#options.body)) return false;
-    if (performance.now() + delayMs >= plan.deadline) return false;
+    const { attempts } = plan.retries;
+    if (this.#retries >= attempts) {
+      if (attempts > 0) this.#retryRefused = 'URX';
+      return false;
+    }
+    if (!isReplayable(this.#options.body) || performance.now() + delayMs >= plan.deadline) return false;
     this.#releaseRetry();
-    if (!this.#route!.destination.budget.tryAcquireRetry()) return false;
+    if (!this.#route!.destination.budget.tryAcquireRetry()) {
+      this.#retryRefused = 'UO';
+      return false;
+    }
     this.#retryHeld = true;
     return true;
   }
@@ -411,7 +425,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       call.#releaseRetry();
       return;
     }
-    if (!call.#sendRetry(false) && !call.#done) call.#failWith('MESH_NO_ENDPOINT', undefined, true);
+    if (!call.#sendRetry(false) && !call.#done) call.#failWith('MESH_NO_ENDPOINT');
   }
 
   /**
@@ -426,12 +440,16 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       route.pick(plan.version!, this.#tried, plan.pinned) ??
       (connectFailure ? undefined : route.pick(plan.version!, undefined, plan.pinned));
     if (next === undefined) {
+      // Every endpoint refused a connection: nothing is left to try.
+      if (connectFailure) this.#retryRefused = 'URX';
       this.#releaseRetry();
       return false;
     }
+    // Counted before it is sent: a pool that fails it at once calls back inside #send.
     this.#retries++;
     if (this.#send(next)) return true;
-    this.#failWith('MESH_OVERFLOW', undefined, true);
+    this.#retries--;
+    this.#failWith('MESH_OVERFLOW');
     return false;
   }
 
@@ -516,9 +534,13 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     }
   }
 
-  #failWith(code: MeshErrorCode, cause?: Error, retried = false): void {
+  /**
+   * Fails the call with a MeshError. Its flag is the error's own, or URX when the failure came
+   * after the retries were used up; a timeout stays UT, since the deadline is what to look at.
+   */
+  #failWith(code: MeshErrorCode, cause?: Error): void {
     const error = new MeshError(code, this.#options.service, cause === undefined ? undefined : { cause });
-    this.#fail(error, retried && code !== 'MESH_TIMEOUT' ? 'URX' : error.responseFlag);
+    this.#fail(error, this.#retryRefused === 'URX' && code !== 'MESH_TIMEOUT' ? 'URX' : error.responseFlag);
   }
 
   #fail(error: Error, responseFlags: string): void {
@@ -577,6 +599,11 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
   }
+
+  // undici refuses a handler without these (InvalidArgumentError): the copy would never be sent.
+  onResponseStart(): void {}
+
+  onResponseData(): void {}
 
   onResponseEnd(): void {
     this.#done();

@@ -11,6 +11,10 @@ const REPORT_TIMEOUT_MS = 2_000;
  * Sends the control plane the endpoints this process has ejected, so `flotilla status` can show
  * them. Each report is the whole current list (the control plane replaces the previous one), so a
  * lost report is repaired by the next. Reporting is best effort: it never affects a call.
+ *
+ * A change after a quiet interval is reported at once (on a timer, off the request path), later
+ * ones at most once per interval. Waiting out the interval first would lose every ejection shorter
+ * than it: by the time the list is read, the endpoint is back and the list is empty.
  */
 export class OutlierReport {
   readonly #url: string;
@@ -18,6 +22,8 @@ export class OutlierReport {
   readonly #collect: () => Ejection[];
   readonly #log: MeshLogger;
   #timer: NodeJS.Timeout | undefined;
+  /** `performance.now()` of the last report sent. */
+  #sentAt = Number.NEGATIVE_INFINITY;
   #sending = false;
   #again = false;
   #closed = false;
@@ -29,14 +35,17 @@ export class OutlierReport {
     this.#log = log;
   }
 
-  /** Something changed: report within the interval. */
+  /** Something changed: report now, or once the interval since the last report has passed. */
   changed(): void {
     if (this.#closed || this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.#send();
-    }, REPORT_INTERVAL_MS);
+    const waitMs = Math.max(0, this.#sentAt + REPORT_INTERVAL_MS - performance.now());
+    this.#timer = setTimeout(OutlierReport.#due, waitMs, this);
     this.#timer.unref();
+  }
+
+  static #due(report: OutlierReport): void {
+    report.#timer = undefined;
+    void report.#send();
   }
 
   close(): void {
@@ -50,6 +59,7 @@ export class OutlierReport {
       return;
     }
     this.#sending = true;
+    this.#sentAt = performance.now();
     const ejected = this.#collect().map((e) => ({ ...e, until: new Date(e.until).toISOString() }));
     try {
       const res = await request(this.#url, {
