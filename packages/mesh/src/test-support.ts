@@ -100,6 +100,11 @@ export interface TestWatchServer {
   readonly url: string;
   /** Headers of every watch request received. */
   readonly requests: IncomingHttpHeaders[];
+  /**
+   * Bodies of `POST /v1/outliers` received, oldest first, with their bearer token; each is
+   * answered 204. The control plane's own handler of that path is tested in the control plane.
+   */
+  readonly outlierReports: { token: string | undefined; body: unknown }[];
   /** Status of the next watch responses; anything but 200 ends the response at once. */
   status: number;
   /** Sends a table to every open stream and to every later connection. */
@@ -118,8 +123,19 @@ export interface TestWatchServer {
 export async function startWatchServer(token: string): Promise<TestWatchServer> {
   const open = new Set<ServerResponse>();
   const requests: IncomingHttpHeaders[] = [];
+  const outlierReports: TestWatchServer['outlierReports'] = [];
   let current: RoutingTable | undefined;
   const server = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === CONTROL_PATHS.outliers) {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const token = req.headers.authorization?.replace(/^Bearer /, '');
+        outlierReports.push({ token, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        res.writeHead(204).end();
+      });
+      return;
+    }
     if (req.url !== CONTROL_PATHS.watch) {
       res.writeHead(404).end();
       return;
@@ -147,6 +163,7 @@ export async function startWatchServer(token: string): Promise<TestWatchServer> 
   const watch: TestWatchServer = {
     url: `http://127.0.0.1:${port}`,
     requests,
+    outlierReports,
     status: 200,
     publish(table) {
       current = table;
