@@ -156,7 +156,10 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
 
   /** The scope's signal fired: the inbound request this call serves was cancelled. */
   handleEvent(): void {
-    this.abort(abortReason(this.#signal!));
+    // The inbound request's deadline and this call's are the same moment: whichever timer fires
+    // first, the call ends as a timeout (UT), not as a cancellation.
+    if (this.#plan !== undefined && performance.now() >= this.#plan.deadline - 1) MeshCall.#expire(this);
+    else this.abort(abortReason(this.#signal!));
   }
 
   // Controller side: what the caller's handler calls.
@@ -298,7 +301,9 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       if (policy.retryOn.connectFailure && this.#canRetry(0) && (this.#sendRetry(true) || this.#done)) return;
     } else if (kind === 'timeout') {
       code = 'MESH_TIMEOUT';
-      retryable = tryTimedOut && this.#plan!.safeToRepeat && policy.retryOn.reset;
+      // Envoy counts a try that timed out as a 504 and as a broken try: any of these retries it.
+      const on = policy.retryOn;
+      retryable = tryTimedOut && this.#plan!.safeToRepeat && (on.reset || on.gatewayError || on.any5xx);
     } else {
       code = 'MESH_UPSTREAM_RESET';
       // The request may have reached a process that died before answering: sending it again is
@@ -369,6 +374,8 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     const headers = withHeaders(this.#options.headers, {
       ...this.#plan!.propagate,
       [HEADERS.timeout]: String(remaining),
+      // Marks the copy, as Istio's `-shadow` host does: a service can skip side effects for it.
+      [HEADERS.mirror]: '1',
     });
     upstream.pool.dispatch({ ...this.#options, headers }, new MirrorHandler(upstream, breaker, remaining));
   }

@@ -334,6 +334,23 @@ describe('deadlines', () => {
     await eventually(() => tries.every((t) => t.closedAt !== undefined), 1_000);
   });
 
+  it('retries a try that ran past its per-try timeout under retryOn gateway-error alone, as Envoy counts it a 504', async () => {
+    const hang = await upstream('hang', () => {});
+    const answers = await upstream('answers');
+    const mesh = client(
+      tableWith(1, [hang.endpoint('s', 'v1'), answers.endpoint('s', 'v1')], {
+        timeoutMs: 2_000,
+        retries: { perTryTimeoutMs: 100, retryOn: ['gateway-error'] },
+      }),
+      { balancer: 'round-robin' },
+    );
+    for (let i = 0; i < 4; i++) {
+      const response = await mesh.request({ service: 's', path: '/' });
+      expect(response.endpoint.id).toBe('answers');
+    }
+    expect(hang.hits).toBeGreaterThanOrEqual(2);
+  });
+
   it('answers MESH_TIMEOUT at the 3 s deadline rather than wait out a 7 s delay, and the upstream sees the request closed then', async () => {
     let closedAt = 0;
     const slow = await upstream('slow', (_req, res) => {

@@ -4,6 +4,9 @@ import type { MeshResponse } from './types.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
 
+/** What a response made by the mesh itself (an injected fault) names as its endpoint. */
+const NO_ENDPOINT: MeshResponse['endpoint'] = Object.freeze({ id: 'unknown', version: 'unknown' });
+
 /** A response read to the end. */
 class BufferedResponse implements MeshResponse {
   readonly statusCode: number;
@@ -94,7 +97,9 @@ export class ResponseCollector implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     this.#signal?.removeEventListener('abort', this);
     const body = Buffer.concat(this.#chunks, this.#bytes);
-    this.#resolve(new BufferedResponse(this.#statusCode, this.#headers, body, this.#call!.endpoint!));
+    this.#resolve(
+      new BufferedResponse(this.#statusCode, this.#headers, body, this.#call!.endpoint ?? NO_ENDPOINT),
+    );
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {

@@ -578,6 +578,22 @@ describe('what a call carries downstream', () => {
     expect(await closed).toBe(true);
   });
 
+  it('ends a call as MESH_TIMEOUT (UT) when the scope’s signal fires at the inbound deadline, whichever timer is first', async () => {
+    const b = await upstream('b-v1', () => {});
+    const table = trafficTable({ b: { versions: { v1: 100 }, endpoints: [b.endpoint('b', 'v1')] } });
+    const controller = new AbortController();
+    const deadline = performance.now() + 200;
+    const { scope } = testScope({ deadline, signal: controller.signal });
+    const mesh = client({ table, scope: () => scope });
+    const call = rejection(mesh.request({ service: 'b', path: '/' }));
+    // As the runtime does: its own timer for the same deadline, here a little early.
+    setTimeout(
+      () => controller.abort(new DOMException("The caller's deadline passed.", 'TimeoutError')),
+      199,
+    );
+    expect(await call).toMatchObject({ code: 'MESH_TIMEOUT', responseFlag: 'UT' });
+  });
+
   it('relays x-flotilla-version-fallback: c=v1 of a downstream answer to scope.fellBack', async () => {
     const b = await upstream('b-v1', (_req, res) => {
       res.setHeader(HEADERS.versionFallback, 'c=v1');
@@ -632,6 +648,9 @@ describe('mirroring', () => {
         .sort((x, y) => x.body.localeCompare(y.body)),
     );
     expect(copies).toContainEqual({ method: 'POST', url: '/orders?i=7', body: 'order 7' });
+    // Copies say what they are, so that a service can skip their side effects; originals do not.
+    expect(v2.received.every((r) => r.headers['x-flotilla-mirror'] === '1')).toBe(true);
+    expect(v1.received.some((r) => r.headers['x-flotilla-mirror'] !== undefined)).toBe(false);
   });
 
   it('keeps the caller’s answer and latency when the mirror answers 500 after a second', async () => {
@@ -715,6 +734,8 @@ describe('fault injection', () => {
     expectBinomial(aborted.length, 2000, 0.25);
     for (const response of aborted) {
       expect(response.json()).toMatchObject({ error: { code: 'FAULT_INJECTED' } });
+      // No endpoint answered: the response says so rather than leave the field undefined.
+      expect(response.endpoint).toEqual({ id: 'unknown', version: 'unknown' });
     }
     expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(2000 - aborted.length);
     expect(b.hits).toBe(2000 - aborted.length);

@@ -13,6 +13,8 @@ export const HEADERS = {
   timeout: 'x-flotilla-timeout-ms',
   /** On a response: the hops where the pinned version did not exist (`b=v1`, comma-separated). */
   versionFallback: 'x-flotilla-version-fallback',
+  /** On a mirrored copy of a request (`mirror` in a traffic rule); its answer is dropped. */
+  mirror: 'x-flotilla-mirror',
   /** On a 503: the destination refused for local overload; callers must not retry it. */
   overloaded: 'x-flotilla-overloaded',
 } as const;
