@@ -1,8 +1,8 @@
-import 'reflect-metadata';
-import { generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createTestCa as createMeshTestCa, testCertificate } from '@flotilla/mesh/testing';
 import {
   CONTROL_PATHS,
   type Endpoint,
@@ -12,9 +12,7 @@ import {
   type ServiceRoutes,
   serviceRoutesOf,
   type WorkloadIdentity,
-  workloadUri,
 } from '@flotilla/spec';
-import * as x509 from '@peculiar/x509';
 
 /**
  * Stand-ins for the control plane in the runtime's tests: its watch stream and its certificate
@@ -22,12 +20,9 @@ import * as x509 from '@peculiar/x509';
  * tested there; these keep to the same contracts.
  */
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-/** Back-dated so that a second-granular notBefore is never in the future. */
-const BACKDATE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
-/** A root that issues workload certificates. */
+/** A root that issues workload certificates valid for an hour. */
 export interface TestCa {
   readonly root: string;
   /** A leaf naming `identity` for the SPKI PEM `publicKey`. */
@@ -36,51 +31,13 @@ export interface TestCa {
   credentials(identity: WorkloadIdentity): Promise<{ key: string; cert: string }>;
 }
 
-/** A self-signed P-256 root named `name`. */
+/** A self-signed P-256 root named `name`: the mesh's test CA. */
 export async function createTestCa(name: string): Promise<TestCa> {
-  const keys = await crypto.subtle.generateKey(ALGORITHM, false, ['sign', 'verify']);
-  const root = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - BACKDATE_MS),
-    notAfter: new Date(Date.now() + 24 * HOUR_MS),
-    signingAlgorithm: ALGORITHM,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  const issue = async (publicKey: string, identity: WorkloadIdentity) => {
-    const leaf = await x509.X509CertificateGenerator.create({
-      subject: 'CN=workload',
-      issuer: root.subject,
-      publicKey: new x509.PublicKey(publicKey),
-      signingKey: keys.privateKey,
-      notBefore: new Date(Date.now() - BACKDATE_MS),
-      notAfter: new Date(Date.now() + HOUR_MS),
-      signingAlgorithm: ALGORITHM,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([
-          x509.ExtendedKeyUsage.serverAuth,
-          x509.ExtendedKeyUsage.clientAuth,
-        ]),
-        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: workloadUri(identity) }]),
-        await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey),
-      ],
-    });
-    return leaf.toString('pem');
-  };
+  const ca = await createMeshTestCa(name);
   return {
-    root: root.toString('pem'),
-    issue,
-    async credentials(identity) {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const cert = await issue(publicKey.export({ type: 'spki', format: 'pem' }) as string, identity);
-      return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert };
-    },
+    root: ca.root,
+    issue: (publicKey, identity) => ca.issue(publicKey, identity, HOUR_MS),
+    credentials: (identity) => testCertificate(ca, identity, HOUR_MS),
   };
 }
 
