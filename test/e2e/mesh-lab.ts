@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -205,11 +206,11 @@ export async function sumOver(
 }
 
 /**
- * The serial number of the certificate an instance presents now, read from a TLS handshake of our
- * own. We have no workload certificate, so the instance refuses the connection once it has seen
- * that; under TLS 1.3 its certificate has reached us before.
+ * The certificate an instance presents now, read from a TLS handshake of our own. We have no
+ * workload certificate, so the instance refuses the connection once it has seen that; under
+ * TLS 1.3 its certificate has reached us before.
  */
-export function servingSerial(port: number): Promise<string> {
+export function servingCertificate(port: number): Promise<X509Certificate> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
     const timer = setTimeout(() => {
@@ -218,14 +219,27 @@ export function servingSerial(port: number): Promise<string> {
     }, 5_000);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
-      const serial = socket.getPeerX509Certificate()?.serialNumber;
+      const certificate = socket.getPeerX509Certificate();
       socket.destroy();
-      if (serial === undefined) reject(new Error(`port ${port} presented no certificate`));
-      else resolve(serial);
+      if (certificate === undefined) reject(new Error(`port ${port} presented no certificate`));
+      else resolve(certificate);
     });
     socket.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
     });
   });
+}
+
+/** The serial number of the certificate an instance presents now. */
+export async function servingSerial(port: number): Promise<string> {
+  return (await servingCertificate(port)).serialNumber;
+}
+
+/**
+ * Whether `root` issued `leaf`, as an instance decides it (names and key identifiers match, and
+ * the root's key checks the leaf's signature): the signature is what no other root can fake.
+ */
+export function issuedBy(leaf: X509Certificate, root: X509Certificate): boolean {
+  return leaf.checkIssued(root) && leaf.verify(root.publicKey);
 }

@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EjectionStatus, SystemStatus } from '@flotilla/control-plane/types';
+import type { CaRotation, EjectionStatus, SystemStatus } from '@flotilla/control-plane/types';
+import { CONTROL_PATHS, type RoutingTable } from '@flotilla/spec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Answer,
@@ -12,10 +13,12 @@ import {
   failuresOf,
   firstFailures,
   get,
+  issuedBy,
   type MeshLabOverrides,
   meshLabSpec,
   openLoop,
   SERVICES,
+  servingCertificate,
   servingSerial,
   sumOver,
 } from './mesh-lab.ts';
@@ -96,6 +99,20 @@ async function ejectionShownByCli(sys: RunningSystem, id: string): Promise<Eject
   if (code !== 0) throw new Error(`flotilla status --json exited with ${code}: ${stderr}`);
   const instances = (JSON.parse(stdout) as SystemStatus).services.flatMap((s) => s.instances);
   return instances.find((i) => i.id === id)?.ejected ?? null;
+}
+
+/**
+ * The roots the routing table says to trust now, oldest first, read as a data-plane process reads
+ * them (GET /v1/table; the admin token may read what the data-plane token may).
+ */
+async function trustBundleOf(sys: RunningSystem): Promise<X509Certificate[]> {
+  const res = await fetch(`${sys.adminUrl}${CONTROL_PATHS.table}`, {
+    headers: { authorization: `Bearer ${sys.token}` },
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!res.ok) throw new Error(`GET ${CONTROL_PATHS.table} answered ${res.status}`);
+  const table = (await res.json()) as RoutingTable;
+  return table.mesh.trustBundle.map((pem) => new X509Certificate(pem));
 }
 
 /** The answers among `answers` that started within [from, to] (ms since the epoch). */
@@ -348,5 +365,90 @@ describe('the mesh lab with certificates that live 4 s', () => {
     for (const [id, count] of Object.entries(distinct)) {
       expect(count, `certificates seen on ${id}: ${JSON.stringify(distinct)}`).toBeGreaterThanOrEqual(3);
     }
+  }, 45_000);
+});
+
+describe('the mesh lab with certificates that live an hour, through a CA rotation', () => {
+  // An hour: no renewal falls due on its own, so every certificate issued during the test is the rotation's.
+  const lab = meshLab({ certificateTtlMs: 3_600_000 });
+
+  it('rotates the CA under steady load without a failed request, and drops the old root once every certificate is re-issued', async ({
+    annotate,
+  }) => {
+    const sys = lab.sys();
+    const processes = async () =>
+      Object.fromEntries(
+        (await sys.status()).services.flatMap((s) => s.instances).map((i) => [i.id, [i.pid, i.restarts]]),
+      );
+    const processesBefore = await processes();
+    // The gateway serves clients in plaintext and has no TLS port: its certificate is read below
+    // through the bundle, which keeps the old root while any live instance holds a certificate of it.
+    const instances = (await sys.status()).services
+      .filter((s) => s.kind === 'service')
+      .flatMap((s) => s.instances);
+    expect(instances).toHaveLength(5);
+    const [oldRoot, ...others] = await trustBundleOf(sys);
+    expect(others, 'roots trusted besides the first before the rotation').toEqual([]);
+    for (const instance of instances) {
+      const serving = await servingCertificate(instance.port);
+      expect(issuedBy(serving, oldRoot!), `${instance.id} serves a certificate of the first root`).toBe(true);
+    }
+
+    const loadMs = 15_000;
+    const load = openLoop(sys.gatewayUrl, { ratePerS: 40, durationMs: loadMs });
+    await sleep(3_000);
+    const rotateAt = Date.now();
+    const { code, stdout, stderr } = await sys.cliRun(['ca', 'rotate', '--json']);
+    const answeredAt = Date.now();
+    expect(code, `flotilla ca rotate --json: ${stderr}`).toBe(0);
+    const rotation = JSON.parse(stdout) as CaRotation;
+    expect(rotation.trustBundleSize, 'roots trusted right after the rotation').toBe(2);
+    expect(rotation.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(rotation.fingerprint).not.toBe(oldRoot!.fingerprint256);
+
+    // The table is republished as the rotation starts: from then on its last root is the new one.
+    const bundleAfter = await trustBundleOf(sys);
+    const [newRoot] = bundleAfter.filter((r) => r.fingerprint256 === rotation.fingerprint);
+    expect(newRoot, 'the new root in the routing table').toBeDefined();
+
+    let reissuedAt = 0;
+    await waitFor(
+      'every instance to serve a certificate of the new root',
+      async () => {
+        const serving = await Promise.all(instances.map((i) => servingCertificate(i.port)));
+        reissuedAt = Date.now();
+        return serving.every((certificate) => issuedBy(certificate, newRoot!));
+      },
+      10_000,
+    );
+    let bundle: X509Certificate[] = [];
+    await waitFor(
+      'the trust bundle to hold one root again',
+      async () => {
+        bundle = await trustBundleOf(sys);
+        return bundle.length === 1;
+      },
+      10_000,
+    );
+    const droppedAt = Date.now();
+    expect(bundle[0]!.fingerprint256, 'the root left in the bundle').toBe(rotation.fingerprint);
+
+    const answers = await load;
+    await annotate(
+      [
+        `flotilla ca rotate answered in ${answeredAt - rotateAt} ms`,
+        `the table read just after it trusted ${bundleAfter.length} root(s)`,
+        `every instance served a certificate of the new root ${reissuedAt - answeredAt} ms after the answer`,
+        `the bundle held one root again ${droppedAt - answeredAt} ms after it`,
+        `${startedWithin(answers, droppedAt, Date.now()).length} requests after the old root was dropped`,
+      ].join('; '),
+    );
+    expect(answers).toHaveLength((40 * loadMs) / 1000);
+    expect(failuresOf(answers), firstFailures(answers)).toEqual({});
+    // The old root left well before the load ended, so requests went on after it without it.
+    expect(startedWithin(answers, droppedAt, Date.now()).length).toBeGreaterThanOrEqual(100);
+    expect(await processes(), 'pid and restarts of every instance: renewed in place').toEqual(
+      processesBefore,
+    );
   }, 45_000);
 });
