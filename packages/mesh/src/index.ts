@@ -10,14 +10,22 @@ export { createMeshClient } from './client.ts';
 export { MESH_DEFAULTS } from './defaults.ts';
 export { MESH_REQUEST_CHANNEL, type MeshRequestMessage } from './diagnostics.ts';
 export {
+  CERTIFICATE_ERRORS,
+  CertificateError,
+  type CertificateErrorCode,
   MESH_ERRORS,
   MeshError,
   type MeshErrorCode,
+  PeerIdentityError,
   WATCH_ERRORS,
   WatchError,
   type WatchErrorCode,
 } from './errors.ts';
+export { CertificateSource, type CertificateSourceOptions } from './tls/certificate-source.ts';
+export { checkServerIdentity, peerIdentity, workloadIdentityOfSan } from './tls/peer-identity.ts';
+export { type KeyAndChain, secureContextOf, type TlsMaterial, WorkloadTls } from './tls/tls-context.ts';
 export type {
+  CallScope,
   MeshClient,
   MeshClientOptions,
   MeshDispatchOptions,
@@ -25,17 +33,5 @@ export type {
   MeshRequest,
   MeshResponse,
   MeshSource,
+  WorkloadCertificate,
 } from './types.ts';
-export { CertificateSource, type CertificateSourceOptions } from './tls/certificate-source.ts';
-export { checkServerIdentity, peerIdentity } from './tls/peer-identity.ts';
-export { WorkloadTls } from './tls/tls-context.ts';
-export type { CallScope, WorkloadCertificate } from './types.ts';
-export { TLS_DEFAULTS } from './tls/defaults.ts';
-export {
-  CERTIFICATE_ERRORS,
-  CertificateError,
-  type CertificateErrorCode,
-  PeerIdentityError,
-} from './tls/errors.ts';
-export { workloadIdentityOfSan } from './tls/peer-identity.ts';
-export { type KeyAndChain, secureContextOf, type TlsMaterial } from './tls/tls-context.ts';

@@ -1,4 +1,4 @@
-import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { type ConnectionOptions, type SecureContext, connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from '@flotilla/spec';
 import { type buildConnector, Pool } from 'undici';
 import type { BalancerTarget } from './balancer/index.ts';

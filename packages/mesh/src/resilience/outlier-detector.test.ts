@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_EJECTION_MS, OutlierDetector, type OutlierDetectionPolicy } from './outlier-detector.ts';
+import { MAX_EJECTION_MS, type OutlierDetectionPolicy, OutlierDetector } from './outlier-detector.ts';
 
 const ENVOY_LIKE: OutlierDetectionPolicy = {
   consecutiveErrors: 5,

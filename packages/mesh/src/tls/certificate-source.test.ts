@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CertificateError } from '../errors.ts';
 import { closedPort, eventually } from '../test-support.ts';
 import type { MeshLogger } from '../types.ts';
 import {
@@ -8,7 +9,6 @@ import {
   type CertificateSourceOptions,
   renewalRetryDelayMs,
 } from './certificate-source.ts';
-import { CertificateError } from './errors.ts';
 import {
   createTestCa,
   startCertificateEndpoint,

@@ -2,11 +2,11 @@ import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { CONTROL_PATHS, type WorkloadIdentity } from '@flotilla/spec';
 import { Client } from 'undici';
+import { MESH_DEFAULTS } from '../defaults.ts';
+import { CertificateError, type CertificateErrorCode } from '../errors.ts';
 import type { MeshLogger, WorkloadCertificate } from '../types.ts';
-import { TLS_DEFAULTS } from './defaults.ts';
-import { CertificateError, type CertificateErrorCode } from './errors.ts';
-import type { KeyAndChain } from './tls-context.ts';
 import { type IssuedCertificate, readCertificateResponse } from './certificate-response.ts';
+import type { KeyAndChain } from './tls-context.ts';
 
 const generateEcKeyPair = promisify(generateKeyPair);
 
@@ -35,7 +35,7 @@ export interface CertificateSourceOptions {
  * @param random a number in [0, 1)
  */
 export function renewalRetryDelayMs(failures: number, random: number): number {
-  const { retryInitialMs, retryMaxMs } = TLS_DEFAULTS;
+  const { retryInitialMs, retryMaxMs } = MESH_DEFAULTS.tls;
   const ceilingMs = Math.min(retryMaxMs, retryInitialMs * 2 ** Math.max(0, failures - 1));
   return ceilingMs * (0.5 + random / 2);
 }
@@ -71,7 +71,7 @@ export class CertificateSource implements WorkloadCertificate {
   #renewedForRoot: string | undefined;
 
   private constructor(options: CertificateSourceOptions) {
-    const renewFraction = options.renewFraction ?? TLS_DEFAULTS.renewFraction;
+    const renewFraction = options.renewFraction ?? MESH_DEFAULTS.tls.renewFraction;
     if (!(renewFraction > 0 && renewFraction < 1)) {
       throw new RangeError(`renewFraction must be between 0 and 1 (exclusive), got ${renewFraction}.`);
     }
@@ -253,8 +253,8 @@ export class CertificateSource implements WorkloadCertificate {
         headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ publicKey: publicKey.export({ type: 'spki', format: 'pem' }) }),
         signal: this.#stop.signal,
-        headersTimeout: TLS_DEFAULTS.requestTimeoutMs,
-        bodyTimeout: TLS_DEFAULTS.requestTimeoutMs,
+        headersTimeout: MESH_DEFAULTS.tls.requestTimeoutMs,
+        bodyTimeout: MESH_DEFAULTS.tls.requestTimeoutMs,
         // A renewal comes every half hour or so; an idle keep-alive connection would only hold the process open.
         reset: true,
       });

@@ -3,7 +3,7 @@ import type { PeerCertificate } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import type { WorkloadIdentity } from '@flotilla/spec';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerIdentityError } from './errors.ts';
+import { PeerIdentityError } from '../errors.ts';
 import { checkServerIdentity, workloadIdentityOfSan } from './peer-identity.ts';
 import {
   createTestCa,

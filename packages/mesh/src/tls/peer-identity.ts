@@ -1,6 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { parseWorkloadUri, type WorkloadIdentity } from '@flotilla/spec';
-import { PeerIdentityError } from './errors.ts';
+import { PeerIdentityError } from '../errors.ts';
 
 /**
  * The workload a subjectAltName names, as OpenSSL prints it (`URI:spiffe://..., DNS:...`).

@@ -1,7 +1,7 @@
-import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import type { WorkloadIdentity } from '@flotilla/spec';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../test-support.ts';

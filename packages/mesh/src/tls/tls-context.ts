@@ -1,5 +1,5 @@
 import { createSecureContext, createServer, type SecureContext, type Server } from 'node:tls';
-import { TLS_DEFAULTS } from './defaults.ts';
+import { MESH_DEFAULTS } from '../defaults.ts';
 
 /** A key and PEM chain, as `WorkloadCertificate.current()` returns them. */
 export interface KeyAndChain {
@@ -21,7 +21,7 @@ export interface TlsMaterial {
  * never be trusted because a public CA vouches for it.
  */
 function contextOptions(pair: KeyAndChain, trustBundle: readonly string[]) {
-  return { key: pair.key, cert: pair.cert, ca: [...trustBundle], minVersion: TLS_DEFAULTS.minVersion };
+  return { key: pair.key, cert: pair.cert, ca: [...trustBundle], minVersion: MESH_DEFAULTS.tls.minVersion };
 }
 
 /** The last context built for each key pair, with the bundle it trusts; gone when the pair is. */
