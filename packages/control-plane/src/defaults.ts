@@ -110,4 +110,10 @@ export const CA_DEFAULTS = {
   rootValidityMs: 3_652 * 24 * 3_600_000,
   /** Certificates are valid from this long before they are issued, for peers whose clock is a little behind. */
   clockSkewMs: 60_000,
+  /**
+   * After a certificate is issued, older roots stay trusted this much longer: the holder presents
+   * its old certificate until the new one arrives and is installed, a few milliseconds later on
+   * loopback; a second is a wide margin that still ends a rotation at once for people.
+   */
+  oldRootHoldMs: 1_000,
 } as const;

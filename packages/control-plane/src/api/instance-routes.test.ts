@@ -365,7 +365,12 @@ describe('POST /v1/ca/rotate', () => {
     expect(
       new X509Certificate(renewed.certificate).checkIssued(new X509Certificate(table.mesh.trustBundle[1]!)),
     ).toBe(true);
-    expect(renewed.trustBundle).toEqual([table.mesh.trustBundle[1]]);
+    // Both roots, still: the old one stays a moment after the last renewal (CA_DEFAULTS.oldRootHoldMs).
+    expect(renewed.trustBundle).toEqual(table.mesh.trustBundle);
+    const deadline = performance.now() + 5_000;
+    while (registry.table().mesh.trustBundle.length > 1 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(registry.table().mesh.trustBundle).toEqual([table.mesh.trustBundle[1]]);
     expect(registry.table().revision).toBe(revision + 2);
   });

@@ -1,5 +1,6 @@
 import type { WorkloadIdentity } from '@flotilla/spec';
 import type { Logger } from 'pino';
+import { CA_DEFAULTS } from '../defaults.ts';
 import type { Clock } from '../supervisor/index.ts';
 import type { CaRotation } from '../types.ts';
 import { signLeaf } from './issue-certificate.ts';
@@ -17,6 +18,8 @@ export interface CertificateAuthorityOptions {
   log: Logger;
   /** @default Date */
   clock?: Clock;
+  /** How long older roots stay trusted after a certificate is issued. @default CA_DEFAULTS.oldRootHoldMs */
+  oldRootHoldMs?: number;
 }
 
 /** What an instance asks a certificate for. */
@@ -75,6 +78,10 @@ export class CertificateAuthority {
   #trusted: { pem: string; fingerprint: string }[];
   readonly #issued = new Map<string, IssuedRecord>();
   #live = new Set<string>();
+  readonly #holdMs: number;
+  /** Older roots are not dropped before then (`#holdMs` after the last issue). */
+  #holdUntilMs = 0;
+  #holdTimer: NodeJS.Timeout | undefined;
   /** Rotations run one after the other. */
   #rotating: Promise<unknown> = Promise.resolve();
 
@@ -83,6 +90,7 @@ export class CertificateAuthority {
     this.#system = options.system;
     this.#log = options.log;
     this.#clock = clock;
+    this.#holdMs = options.oldRootHoldMs ?? CA_DEFAULTS.oldRootHoldMs;
     this.#issuing = root;
     this.#trusted = [{ pem: root.pem, fingerprint: root.fingerprint }];
   }
@@ -115,7 +123,8 @@ export class CertificateAuthority {
       leaf = await signLeaf(root, publicKey, request.identity, request.ttlMs, this.#clock.now());
     } while (root !== this.#issuing);
     this.#issued.set(request.instance, { root: root.fingerprint, notAfterMs: leaf.notAfterMs });
-    if (this.#prune()) this.#emit();
+    if (this.#trusted.length > 1 && this.#holdMs > 0) this.#hold();
+    else if (this.#prune()) this.#emit();
     return { certificate: leaf.pem, chain: leaf.pem, notAfter: new Date(leaf.notAfterMs).toISOString() };
   }
 
@@ -176,6 +185,7 @@ export class CertificateAuthority {
         issued: this.#issued,
         live: this.#live,
         nowMs: this.#clock.now(),
+        holdUntilMs: this.#holdUntilMs,
       }),
     );
     const dropped = this.#trusted.filter((r) => !keep.has(r.fingerprint));
@@ -186,6 +196,22 @@ export class CertificateAuthority {
       'CA: no running instance holds a certificate of the old root any more; it is no longer trusted',
     );
     return true;
+  }
+
+  /**
+   * Holds older roots for a moment after an issue (see CA_DEFAULTS.oldRootHoldMs), then looks
+   * again whether they are still needed.
+   */
+  #hold(): void {
+    this.#holdUntilMs = this.#clock.now() + this.#holdMs;
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      // The clock may be a test's, which the timer does not move: the hold is over either way.
+      this.#holdUntilMs = 0;
+      if (this.#prune()) this.#emit();
+    }, this.#holdMs);
+    this.#holdTimer.unref();
   }
 
   #emit(): void {

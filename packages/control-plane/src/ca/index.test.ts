@@ -46,8 +46,9 @@ const spki = (keys: KeyPairKeyObjectResult) =>
 const pkcs8 = (keys: KeyPairKeyObjectResult) =>
   keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 
-const open = (caDir = join(dir, 'ca'), clock?: { now(): number }) =>
-  CertificateAuthority.open({ dir: caDir, system: 'shop', log: log(), clock });
+// No hold after an issue (oldRootHoldMs: 0), so that the bundle can be read right after; the hold has its own test.
+const open = (caDir = join(dir, 'ca'), clock?: { now(): number }, oldRootHoldMs = 0) =>
+  CertificateAuthority.open({ dir: caDir, system: 'shop', log: log(), clock, oldRootHoldMs });
 
 describe('issuing', () => {
   it('issues a certificate naming the workload, valid from a minute ago for its TTL, for TLS servers and clients, signed by the root', async () => {
@@ -341,6 +342,19 @@ describe('rotation', () => {
     expect(lines.map((l) => l.msg)).toContain(
       'CA: no running instance holds a certificate of the old root any more; it is no longer trusted',
     );
+  });
+
+  it('keeps the old root a moment after the last renewal, while the renewed instance installs its certificate', async () => {
+    const ca = await open(undefined, undefined, 100);
+    ca.retain(['orders-v1-1']);
+    await ca.issue(request('orders-v1-1'));
+    await ca.rotate();
+    await ca.issue(request('orders-v1-1'));
+    expect(ca.trustBundle()).toHaveLength(2);
+    const dropped = new Promise<string[]>((resolve) => ca.onChange(resolve));
+    const startedAt = performance.now();
+    expect(await dropped).toHaveLength(1);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(90);
   });
 
   it('drops the old root when the last instance holding a certificate of it stops', async () => {

@@ -85,6 +85,14 @@ describe('rootsToTrust', () => {
     expect(rootsToTrust({ roots, issued: new Map(issued), live: new Set(live), nowMs: NOW })).toEqual(keep);
   });
 
+  it('keeps every root while the hold after the last issue lasts, and drops the unused one after', () => {
+    const issued = new Map([['orders-v1-1', valid('B')]]);
+    const live = new Set(['orders-v1-1']);
+    const input = { roots: ['A', 'B'], issued, live, holdUntilMs: NOW + 2_000 };
+    expect(rootsToTrust({ ...input, nowMs: NOW })).toEqual(['A', 'B']);
+    expect(rootsToTrust({ ...input, nowMs: NOW + 2_000 })).toEqual(['B']);
+  });
+
   it('counts a certificate until the moment it expires and not after', () => {
     const issued = new Map([['orders-v1-1', { root: 'A', notAfterMs: NOW }]]);
     const live = new Set(['orders-v1-1']);
