@@ -17,9 +17,7 @@
  * Prints the figures and the verdict against the goal of issue #4; it does not write RESULTS.md.
  * `--only=mesh,mesh-mtls` runs just those clients, for a profile (`node --cpu-prof ...`).
  */
-import 'reflect-metadata';
 import { type ChildProcess, fork } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -29,6 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { checkServerIdentity, createMeshClient, peerIdentity, WorkloadTls } from '@flotilla/mesh';
+import { createTestCa, testCertificate } from '@flotilla/mesh/testing';
 import {
   DEFAULT_RESILIENCE,
   type MeshTable,
@@ -36,9 +35,7 @@ import {
   type RoutingTable,
   serviceRoutesOf,
   type WorkloadIdentity,
-  workloadUri,
 } from '@flotilla/spec';
-import * as x509 from '@peculiar/x509';
 import { Pool } from 'undici';
 import { percentile } from './lib/latency.ts';
 import { othersCpu, snapshotCpu } from './lib/other-cpu.ts';
@@ -84,48 +81,9 @@ interface Material {
 
 /** A root and a leaf per identity, as the control plane's CA issues them (P-256, URI SAN). */
 async function issueCertificates(identities: WorkloadIdentity[]) {
-  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3_600_000);
-  const keys = await crypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
-  const root = await x509.X509CertificateGenerator.createSelfSigned({
-    name: 'CN=mesh-latency bench CA',
-    notBefore,
-    notAfter,
-    signingAlgorithm: algorithm,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
-    ],
-  });
-  const leaves = await Promise.all(
-    identities.map(async (identity) => {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const leaf = await x509.X509CertificateGenerator.create({
-        subject: 'CN=workload',
-        issuer: root.subject,
-        publicKey: new x509.PublicKey(publicKey.export({ type: 'spki', format: 'pem' }) as string),
-        signingKey: keys.privateKey,
-        notBefore,
-        notAfter,
-        signingAlgorithm: algorithm,
-        extensions: [
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([
-            x509.ExtendedKeyUsage.serverAuth,
-            x509.ExtendedKeyUsage.clientAuth,
-          ]),
-          new x509.SubjectAlternativeNameExtension([{ type: 'url', value: workloadUri(identity) }]),
-        ],
-      });
-      return {
-        key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-        cert: leaf.toString('pem'),
-      };
-    }),
-  );
-  return { root: root.toString('pem'), leaves };
+  const ca = await createTestCa('mesh-latency bench CA');
+  const leaves = await Promise.all(identities.map((identity) => testCertificate(ca, identity)));
+  return { root: ca.root, leaves };
 }
 
 /** Child mode: the upstream, plaintext and behind the TLS terminator; sends its two ports. */
