@@ -95,7 +95,9 @@ export function planCall(
       ? undefined
       : matchRule(route.rules, { method: options.method, path: options.path, headers }, sourceLabels);
   const now = performance.now();
-  let deadline = now + (options.timeoutMs ?? rule?.timeoutMs ?? route.resilience.timeoutMs);
+  let timeoutMs = options.timeoutMs ?? rule?.timeoutMs ?? route.resilience.timeoutMs;
+  if (options.maxTimeoutMs !== undefined && options.maxTimeoutMs < timeoutMs) timeoutMs = options.maxTimeoutMs;
+  let deadline = now + timeoutMs;
   if (scope?.deadline !== undefined && scope.deadline < deadline) deadline = scope.deadline;
 
   // The call's own baggage wins over the scope's, as its own traceparent does: the caller set it.
@@ -108,13 +110,16 @@ export function planCall(
   const carried = ownBaggage ?? scope?.baggage;
   const baggage = pin === undefined ? carried : baggageSet(carried, VERSION_BAGGAGE_KEY, pin);
   const traceparent = scope?.traceparent;
-  if ((baggage !== undefined && baggage !== ownBaggage) || traceparent !== undefined) {
+  const mirrored = scope?.mirrored === true;
+  if ((baggage !== undefined && baggage !== ownBaggage) || traceparent !== undefined || mirrored) {
     const set: Record<string, string> = {};
     if (baggage !== undefined) set.baggage = baggage;
     if (traceparent !== undefined && headerOf(headers, 'traceparent') === undefined) {
       set.traceparent = traceparent;
       if (scope?.tracestate !== undefined) set.tracestate = scope.tracestate;
     }
+    // A copy's calls are copies: every hop down the chain can tell, and skip side effects.
+    if (mirrored) set[HEADERS.mirror] = '1';
     propagate = set;
   }
 

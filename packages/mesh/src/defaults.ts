@@ -4,8 +4,6 @@ export const MESH_DEFAULTS = {
   balancer: 'least-request',
   /** Largest response body `request()` buffers. */
   maxResponseBytes: 10 * 1024 * 1024,
-  /** Retries of a call that never reached a process (refused or reset before any response byte). */
-  connectRetries: 2,
   /** How long `ready()` waits for a first routing table. */
   readyTimeoutMs: 10_000,
   /** Loopback connects take microseconds; a connect this slow means the instance is wedged. */

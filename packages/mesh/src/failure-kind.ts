@@ -19,6 +19,8 @@ const KIND_OF_CODE: ReadonlyMap<string, FailureKind> = new Map([
   // The pool of an endpoint that just left the table refuses new work; the request never left.
   ['UND_ERR_CLOSED', 'connect'],
   ['UND_ERR_DESTROYED', 'connect'],
+  // The server's certificate names another workload (checkServerIdentity): nothing was sent to it.
+  ['MESH_TLS_PEER_IDENTITY', 'connect'],
   ['ECONNRESET', 'reset'],
   ['ECONNABORTED', 'reset'],
   ['EPIPE', 'reset'],

@@ -77,6 +77,10 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   #statusCode = 0;
   #timer: NodeJS.Timeout | undefined;
   #tryTimer: NodeJS.Timeout | undefined;
+  /** An injected delay or a retry's backoff, cleared if the call ends meanwhile. */
+  #waitTimer: NodeJS.Timeout | undefined;
+  /** The current attempt holds its endpoint's in-flight count and a breaker slot. */
+  #attemptOpen = false;
   #tryTimedOut = false;
   #delayed = false;
   #paused = false;
@@ -148,7 +152,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     const { delayMs } = plan.fault;
     if (delayMs > 0) {
       this.#delayed = true;
-      setTimeout(MeshCall.#afterDelay, delayMs, this);
+      this.#waitTimer = setTimeout(MeshCall.#afterDelay, delayMs, this);
       return;
     }
     this.#afterFault();
@@ -293,7 +297,9 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
     let code: MeshErrorCode;
     let retryable = false;
     const policy = this.#plan!.retries;
-    if (kind === 'connect' || (kind === 'reset' && this.#attempt === null)) {
+    // Nothing was written (no controller yet) and nothing answered: the request reached no process.
+    const unsent = this.#attempt === null && !this.#responseStarted;
+    if (unsent && (kind === 'connect' || kind === 'reset')) {
       // Never reached a process: always safe to send again, at once, to another endpoint.
       code = 'MESH_CONNECT_FAILED';
       this.#markTried(upstream);
@@ -326,16 +332,21 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       this.#answerFault(status);
       return;
     }
-    if (plan.mirror !== undefined) this.#mirror(plan.mirror);
     const upstream = this.#route!.pick(plan.version!, undefined, plan.pinned);
     if (upstream === undefined) {
       this.#failWith('MESH_NO_ENDPOINT');
       return;
     }
-    if (!this.#send(upstream)) this.#failWith('MESH_OVERFLOW');
+    if (!this.#send(upstream)) {
+      this.#failWith('MESH_OVERFLOW');
+      return;
+    }
+    // After the call itself went out: a copy never takes the breaker slot the caller needed.
+    if (plan.mirror !== undefined) this.#mirror(plan.mirror);
   }
 
   static #afterDelay(call: MeshCall): void {
+    call.#waitTimer = undefined;
     if (!call.#done) call.#afterFault();
   }
 
@@ -424,10 +435,11 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   /** Waits the jittered backoff drawn for this retry, then sends it. */
   #scheduleRetry(): void {
     this.#attempt = null;
-    setTimeout(MeshCall.#retryNow, this.#nextDelayMs, this);
+    this.#waitTimer = setTimeout(MeshCall.#retryNow, this.#nextDelayMs, this);
   }
 
   static #retryNow(call: MeshCall): void {
+    call.#waitTimer = undefined;
     if (call.#done) {
       call.#releaseRetry();
       return;
@@ -482,12 +494,18 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       [HEADERS.timeout]: String(Math.max(1, Math.floor(budgetMs))),
     });
     upstream.inFlight++;
+    this.#attemptOpen = true;
     upstream.pool.dispatch({ ...this.#options, headers }, this);
     return true;
   }
 
-  /** An attempt ended, whatever its outcome: its endpoint and the circuit breaker count one fewer. */
+  /**
+   * An attempt ended, whatever its outcome: its endpoint and the circuit breaker count one fewer.
+   * Once per attempt: undici reports a handler that threw in onResponseEnd as an error as well.
+   */
   #endAttempt(): void {
+    if (!this.#attemptOpen) return;
+    this.#attemptOpen = false;
     const upstream = this.#upstream!;
     upstream.inFlight--;
     this.#route!.destination.breaker.release(upstream.inFlight);
@@ -558,6 +576,7 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
   #finish(responseFlags: string): void {
     this.#done = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#waitTimer !== undefined) clearTimeout(this.#waitTimer);
     this.#clearTryTimer();
     this.#releaseRetry();
     if (this.#counted) {

@@ -390,6 +390,35 @@ describe('the circuit breaker', () => {
     return { upstream: started, held, state, release };
   }
 
+  it('counts an attempt out once when the caller’s handler throws in onResponseEnd (undici reports it as an error too)', async () => {
+    const slow = await holdingUpstream('slow');
+    slow.state.holding = false;
+    const mesh = client(
+      tableWith(1, [slow.upstream.endpoint('s', 'v1')], { circuitBreaker: { maxRequests: 1 } }),
+    );
+    // A streaming caller whose handler throws at the end of a normal answer.
+    await new Promise<void>((resolve) => {
+      mesh.dispatch(
+        { service: 's', method: 'GET', path: '/' },
+        {
+          onResponseEnd() {
+            setImmediate(resolve);
+            throw new Error('the caller’s handler failed');
+          },
+        },
+      );
+    });
+    // Counted out twice, the breaker would let two calls be in flight at maxRequests 1.
+    slow.state.holding = true;
+    const hanging = mesh.request({ service: 's', path: '/' });
+    await eventually(() => slow.held.length === 1);
+    expect(await rejection(mesh.request({ service: 's', path: '/' }))).toMatchObject({
+      code: 'MESH_OVERFLOW',
+    });
+    slow.release();
+    expect((await hanging).statusCode).toBe(200);
+  });
+
   it('fails the sixth call at once with MESH_OVERFLOW (UO) while five hang, and takes calls again once they end', async () => {
     const slow = await holdingUpstream('slow');
     const mesh = client(

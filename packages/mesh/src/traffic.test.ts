@@ -156,6 +156,7 @@ function testScope(fields: Partial<Omit<CallScope, 'fellBack'>> = {}) {
     pin: undefined,
     deadline: undefined,
     signal: undefined,
+    mirrored: false,
     ...fields,
     fellBack(service, version) {
       fellBack.push(`${service}=${version}`);
@@ -653,6 +654,15 @@ describe('mirroring', () => {
     expect(v1.received.some((r) => r.headers['x-flotilla-mirror'] !== undefined)).toBe(false);
   });
 
+  it('marks the calls a mirrored copy makes as copies, so no later hop takes them for real', async () => {
+    const b = await upstream('b-v1');
+    const table = trafficTable({ b: { versions: { v1: 100 }, endpoints: [b.endpoint('b', 'v1')] } });
+    const { scope } = testScope({ mirrored: true });
+    const mesh = client({ table, scope: () => scope });
+    await mesh.request({ service: 'b', method: 'POST', path: '/charges', body: 'x' });
+    expect(b.received[0]!.headers['x-flotilla-mirror']).toBe('1');
+  });
+
   it('keeps the caller’s answer and latency when the mirror answers 500 after a second', async () => {
     const { body, v2, mesh } = await mirrored(100, (_req, res) => {
       setTimeout(() => res.writeHead(500).end('mirror failed'), 1_000);
@@ -840,6 +850,31 @@ describe('rule timeouts', () => {
     expect(error).toMatchObject({ code: 'MESH_TIMEOUT' });
     expect(performance.now() - startedAt).toBeLessThan(350);
     expect((await mesh.request({ service: 'b', path: '/slow' })).statusCode).toBe(200);
+  });
+
+  it('lets maxTimeoutMs (the gateway’s route timeout) bound the rule’s deadline but not extend it', async () => {
+    const b = await upstream('b-v1', (req, res) =>
+      res.end(JSON.stringify({ timeLeft: req.headers[HEADERS.timeout] })),
+    );
+    const mesh = client({
+      table: trafficTable({
+        b: {
+          versions: { v1: 100 },
+          endpoints: [b.endpoint('b', 'v1')],
+          traffic: [{ match: { path: { prefix: '/quick/' } }, timeoutMs: 150 }],
+        },
+      }),
+    });
+    const timeLeft = async (path: string, maxTimeoutMs: number) => {
+      const { done, answer } = collect();
+      mesh.dispatch({ service: 'b', method: 'GET', path, maxTimeoutMs }, answer);
+      const result = await done;
+      if (result instanceof Error) throw result;
+      return Number((JSON.parse(result.body) as { timeLeft: string }).timeLeft);
+    };
+    expect(await timeLeft('/quick/echo', 10_000)).toBeLessThanOrEqual(150);
+    expect(await timeLeft('/echo', 400)).toBeLessThanOrEqual(400);
+    expect(await timeLeft('/echo', 400)).toBeGreaterThan(150);
   });
 });
 

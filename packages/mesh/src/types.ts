@@ -24,6 +24,11 @@ export interface CallScope {
   readonly deadline: number | undefined;
   /** Aborts when the inbound request is cancelled (the caller went away or its deadline passed). */
   readonly signal: AbortSignal | undefined;
+  /**
+   * The inbound request is a mirrored copy (`x-flotilla-mirror`): the calls it makes are marked as
+   * copies too, so that no hop down the chain takes them for real requests.
+   */
+  readonly mirrored: boolean;
   /** Called when a pinned call went to the stable version because the pinned one does not exist. */
   fellBack(service: string, version: string): void;
 }
@@ -75,8 +80,13 @@ export interface WorkloadCertificate {
 /** Options of one streaming call: undici's dispatch options, addressed to a service instead of an origin. */
 export interface MeshDispatchOptions extends Omit<Dispatcher.DispatchOptions, 'origin'> {
   service: string;
-  /** Deadline for the whole call, response body included. */
+  /** Deadline for the whole call, response body included; else the matching rule's or the service's. */
   timeoutMs?: number;
+  /**
+   * A bound on whichever deadline applies, that no rule or service timeout extends: the gateway's
+   * route timeout, under which the destination's own rules still apply.
+   */
+  maxTimeoutMs?: number;
 }
 
 /** A call with a buffered response, for services calling services. */

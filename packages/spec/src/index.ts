@@ -3,6 +3,7 @@ export { SpecError, type SpecIssue } from './errors.ts';
 export { HEADERS, VERSION_BAGGAGE_KEY } from './headers.ts';
 export { ENV, type InstanceIdentity, readInstanceEnv } from './instance-env.ts';
 export { loadSpec, parseSpec, type ServiceSpec, type SystemSpec, type VersionSpec } from './load.ts';
+export { DEFAULT_RESILIENCE, resolveResilience, stableVersionOf } from './mesh-schema.ts';
 export {
   CONTROL_PATHS,
   type Endpoint,
@@ -41,4 +42,3 @@ export type {
 } from './schema.ts';
 export { closest } from './suggest.ts';
 export { parseWorkloadUri, TRUST_DOMAIN, type WorkloadIdentity, workloadUri } from './workload-identity.ts';
-export { DEFAULT_RESILIENCE, resolveResilience, stableVersionOf } from './mesh-schema.ts';
