@@ -222,7 +222,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
           path: route.upstreamPath(ctx.url),
           headers,
           body,
-          timeoutMs: route.spec.timeoutMs,
+          // A bound: the destination's traffic rules and resilience may set a shorter deadline.
+          maxTimeoutMs: route.spec.timeoutMs,
         },
         this,
       );

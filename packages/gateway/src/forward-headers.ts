@@ -21,6 +21,8 @@ const NOT_FORWARDED = new Set([
   'x-forwarded-host',
   HEADERS.subject,
   HEADERS.roles,
+  // Only the mesh marks a mirrored copy; a client's mark would make a service skip a real request.
+  HEADERS.mirror,
 ]);
 
 const NOT_RETURNED = new Set(HOP_BY_HOP);

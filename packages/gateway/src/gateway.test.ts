@@ -59,6 +59,7 @@ describe('proxying', () => {
         'proxy-authorization': 'Basic Zm9vOmJhcg==',
         [HEADERS.subject]: 'admin',
         [HEADERS.roles]: 'admin',
+        [HEADERS.mirror]: '1',
         'x-forwarded-for': '10.9.9.9',
         forwarded: 'for=10.9.9.9',
         'x-kept': 'yes',
@@ -75,6 +76,7 @@ describe('proxying', () => {
       'proxy-authorization',
       HEADERS.subject,
       HEADERS.roles,
+      HEADERS.mirror,
       'forwarded',
     ]) {
       expect(seen, name).not.toHaveProperty(name);

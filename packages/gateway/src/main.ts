@@ -19,11 +19,16 @@ const identity = readInstanceEnv(process.env, GATEWAY_DEFAULTS.workload);
 const log = createLogger(identity, batchedStdout());
 const registry = new Registry();
 const stopProcessMetrics = collectProcessMetrics(registry);
+const instanceToken = process.env[ENV.instanceToken] || undefined;
+// It gets certificates in the gateway's name: no child process inherits it.
+delete process.env[ENV.instanceToken];
 const mesh = createMeshClient({
   source: { workload: GATEWAY_DEFAULTS.workload, version: identity.version },
   controlUrl: identity.controlUrl,
   token: identity.dataPlaneToken,
   log,
+  // Ejections the gateway's outlier detection makes show in `flotilla status`.
+  instance: instanceToken === undefined ? undefined : { id: identity.instance, token: instanceToken },
 });
 const gateway = createGateway({ mesh, log, metrics: new GatewayMetrics(registry, identity.version) });
 const publicHost = process.env[ENV.gatewayHost] || DEFAULTS.gateway.listen.host;
@@ -33,7 +38,6 @@ const publicPort = Number(process.env[ENV.gatewayPort] || DEFAULTS.gateway.liste
 let publicState: 'closed' | 'opening' | 'open' = 'closed';
 let draining = false;
 let certificate: 'none' | 'requesting' | CertificateSource = 'none';
-const instanceToken = process.env[ENV.instanceToken];
 
 const publicServer = createServer(gateway.handler);
 const admin = createAdminServer(

@@ -10,12 +10,12 @@ import { createMeshClient, type MeshClient } from '@flotilla/mesh';
 import { createLogger, Registry } from '@flotilla/runtime';
 import {
   DEFAULTS,
-  PLAINTEXT_MESH,
-  serviceRoutesOf,
   type GatewaySpec,
+  PLAINTEXT_MESH,
   type RouteSpec,
   type RoutingTable,
   readInstanceEnv,
+  serviceRoutesOf,
 } from '@flotilla/spec';
 import { request } from 'undici';
 import { afterEach } from 'vitest';
