@@ -53,6 +53,11 @@ describe('InboundScope', () => {
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
     expect(signal.reason).toMatchObject({ name: 'TimeoutError' });
     expect(late.deadlinePassed).toBe(true);
+    // Known from the time alone, before any signal timer ran: a mesh call's own may fire first.
+    const unwatched = scopeOf({ 'x-flotilla-timeout-ms': '5' });
+    expect(unwatched.deadlinePassed).toBe(false);
+    await sleep(10);
+    expect(unwatched.deadlinePassed).toBe(true);
 
     const answered = scopeOf({ 'x-flotilla-timeout-ms': '30' });
     const quietSignal = answered.signal;

@@ -58,6 +58,11 @@ export class InboundScope implements CallScope {
     return headerValue(this.#req.headers.tracestate);
   }
 
+  /** The request is a mirrored copy; only the mesh sets the header (the gateway strips a client's). */
+  get mirrored(): boolean {
+    return this.#req.headers[HEADERS.mirror] === '1';
+  }
+
   /** `x-flotilla-version`, else the baggage's `flotilla-version`, else this version under affinity. */
   get pin(): string | undefined {
     if (this.#pin === UNSET) {
@@ -103,9 +108,13 @@ export class InboundScope implements CallScope {
     return this.#controller.signal;
   }
 
-  /** True when the signal aborted because the deadline passed (not because the caller left). */
+  /**
+   * True once the caller's deadline has passed, whether or not the signal's own timer has fired
+   * yet: a mesh call made for the request may have timed out a moment before it.
+   */
   get deadlinePassed(): boolean {
-    return this.#controller?.signal.aborted === true && isNamed(this.#controller.signal.reason, DEADLINE);
+    const { deadline } = this;
+    return deadline !== undefined && performance.now() >= deadline;
   }
 
   /** True when the caller went away before the response ended. */
@@ -135,10 +144,6 @@ export class InboundScope implements CallScope {
 
 function goneReason(): DOMException {
   return new DOMException('The caller went away before the response was sent.', GONE);
-}
-
-function isNamed(reason: unknown, name: string): boolean {
-  return reason instanceof DOMException && reason.name === name;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -111,6 +111,12 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
   #log: Logger | undefined;
   #caller: Caller | undefined;
   readonly #serviceLog: Logger;
+  /**
+   * Whether identity headers on a plaintext connection are believed: only where the mesh has no
+   * mutual TLS (`mtls: disable`, or outside Flotilla). Where it has, the gateway always calls over
+   * mutual TLS, so a plaintext caller claiming a user is anyone on the machine.
+   */
+  trustsPlaintext = true;
 
   constructor(
     req: IncomingMessage,
@@ -160,8 +166,7 @@ export class Context implements RequestContext<Record<string, string>, unknown, 
 
   get caller(): Caller {
     if (!this.#caller) {
-      // Plaintext keeps today's trust in the headers: under `strict` only probes arrive in plaintext.
-      const vouched = !this.secure || this.peer?.service === GATEWAY_WORKLOAD;
+      const vouched = this.secure ? this.peer?.service === GATEWAY_WORKLOAD : this.trustsPlaintext;
       const subject = vouched ? this.req.headers[HEADERS.subject] : undefined;
       const roles = vouched ? this.req.headers[HEADERS.roles] : undefined;
       this.#caller = {

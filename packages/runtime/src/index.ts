@@ -1,4 +1,10 @@
+export type { EventEnvelope, EventHandler, EventsOptions, RetryPolicy } from '@flotilla/events';
+export { EventsError, type EventsErrorCode } from '@flotilla/events';
+export type { MeshClient, MeshRequest, MeshResponse } from '@flotilla/mesh';
+export { ENV } from '@flotilla/spec';
+export type { Pool as DatabasePool, PoolClient as DatabaseClient } from 'pg';
 export type { Logger } from 'pino';
+export type { BackgroundTask } from './background.ts';
 export { config, secret } from './config.ts';
 export type {
   BodyOf,
@@ -9,11 +15,6 @@ export type {
   RouteOptions,
   RouteParams,
 } from './context.ts';
-export type { EventEnvelope, EventHandler, EventsOptions, RetryPolicy } from '@flotilla/events';
-export { EventsError, type EventsErrorCode } from '@flotilla/events';
-export type { MeshClient, MeshRequest, MeshResponse } from '@flotilla/mesh';
-export { ENV } from '@flotilla/spec';
-export type { Pool as DatabasePool, PoolClient as DatabaseClient } from 'pg';
 export { RUNTIME_DEFAULTS } from './defaults.ts';
 export {
   HTTP_ERRORS,
@@ -23,7 +24,7 @@ export {
   RuntimeError,
   type RuntimeErrorCode,
 } from './errors.ts';
-export type { BackgroundTask } from './background.ts';
+export type { PublishOptions, ServiceEvents } from './events.ts';
 export { FAILPOINTS_DIR_ENV, failpoint } from './failpoint.ts';
 export { createLogger } from './logger.ts';
 export {
@@ -48,7 +49,6 @@ export {
   Registry,
 } from './metrics/index.ts';
 export { migrate } from './migrations.ts';
-export type { PublishOptions, ServiceEvents } from './events.ts';
 export { Reply, reply } from './reply.ts';
 export { createService, type RouteMethod, type Service, type ServiceOptions } from './service.ts';
 export type { IsolationLevel, TransactionOptions } from './transaction.ts';

@@ -176,6 +176,7 @@ export function createRequestListener(
 
   return (req, res) => {
     const ctx = new Context(req, res, log, performance.now(), affinity);
+    ctx.trustsPlaintext = guard.mode === 'disable';
     res.setHeader(HEADERS.requestId, ctx.requestId);
     inflight.add(ctx);
     const found = router.find(req.method ?? 'GET', ctx.path);

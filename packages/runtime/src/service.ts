@@ -170,6 +170,8 @@ export function createService(options: ServiceOptions): Service {
   // Only a service with a mesh has calls for a scope to reach.
   const scopes = identity.controlUrl ? new AsyncLocalStorage<CallScope>() : undefined;
   const instanceToken = env[ENV.instanceToken] || undefined;
+  // The token gets certificates in this instance's name: no child process of a handler inherits it.
+  if (env === process.env) delete process.env[ENV.instanceToken];
 
   const front: ConnectionFront = new ConnectionFront(
     createServer(
