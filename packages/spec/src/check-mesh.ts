@@ -43,6 +43,13 @@ export function checkMesh(parsed: ParsedSystemSpec, issues: SpecIssue[]): void {
         checkBackoff([...serviceRetries, { retries: rule.retries, at: `${ruleAt}.retries` }], issues);
     });
     if (svc.resilience?.retries !== undefined) checkBackoff(serviceRetries, issues);
+    if (svc.authorization !== undefined && parsed.mesh.mtls === 'disable') {
+      issues.push({
+        path: `${at}.authorization`,
+        message:
+          'callers are known by their certificates, and mesh.mtls is disable: every call would be refused; set mesh.mtls to strict or permissive',
+      });
+    }
     svc.authorization?.forEach((rule, i) => {
       rule.from.forEach((caller, j) => {
         if (callers.includes(caller)) return;

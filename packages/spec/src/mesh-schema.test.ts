@@ -180,6 +180,14 @@ traffic:
       ],
     ],
     [
+      'an authorization policy under mtls: disable, where no caller has an identity',
+      'authorization: [{ from: [gateway] }]',
+      'mesh: { mtls: disable }',
+      [
+        'services.orders.authorization: callers are known by their certificates, and mesh.mtls is disable: every call would be refused; set mesh.mtls to strict or permissive',
+      ],
+    ],
+    [
       'backoffBaseMs over backoffMaxMs in the system-wide retries',
       '',
       'mesh: { resilience: { retries: { backoffBaseMs: 500, backoffMaxMs: 100 } } }',
