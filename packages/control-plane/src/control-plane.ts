@@ -123,6 +123,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     identity = mesh;
     registry.setTrustBundle(mesh.trustBundle());
     mesh.onTrustBundle((bundle) => registry.setTrustBundle(bundle));
+    mesh.onCertified((ids) => registry.setCertified(ids));
     progress(
       spec.mesh.mtls === 'disable'
         ? 'mesh: mutual TLS disabled, no certificate authority'

@@ -27,6 +27,9 @@ export class MeshIdentity {
   readonly #spec: SystemSpec;
   readonly #ca: CertificateAuthority | undefined;
   readonly #outliers: OutlierStore;
+  /** Instances that were issued a certificate: they speak mutual TLS, callers use it with them. */
+  readonly #certified = new Set<string>();
+  readonly #certifiedListeners = new Set<(ids: ReadonlySet<string>) => void>();
 
   private constructor(spec: SystemSpec, ca: CertificateAuthority | undefined, clock: Clock | undefined) {
     this.#spec = spec;
@@ -63,6 +66,12 @@ export class MeshIdentity {
     return this.#ca?.onChange(listener) ?? (() => {});
   }
 
+  /** Calls `listener` with the certified instance ids whenever an instance is certified the first time. */
+  onCertified(listener: (ids: ReadonlySet<string>) => void): () => void {
+    this.#certifiedListeners.add(listener);
+    return () => this.#certifiedListeners.delete(listener);
+  }
+
   /** POST /v1/certificate: a certificate naming the caller's workload and version, for `mesh.certificates.ttlMs`. */
   async certificate(holder: TokenHolder, publicKeyPem: string): Promise<CertificateGrant> {
     const ca = this.#requireCa();
@@ -75,6 +84,12 @@ export class MeshIdentity {
         identity: { system: this.#spec.name, service: holder.service, version: holder.version },
         ttlMs: this.#spec.mesh.certificates.ttlMs,
       });
+      if (!this.#certified.has(holder.id)) {
+        // An instance id keeps its program across restarts, so it stays certified: only a process
+        // that speaks TLS asks for a certificate.
+        this.#certified.add(holder.id);
+        for (const listener of this.#certifiedListeners) listener(this.#certified);
+      }
       return { ...issued, trustBundle: ca.trustBundle() };
     } catch (error) {
       if (error instanceof CaError)

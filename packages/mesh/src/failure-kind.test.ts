@@ -11,6 +11,9 @@ describe('failureKind', () => {
     ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'connect'],
     // A server whose certificate names another service: the request was never sent to it.
     ['MESH_TLS_PEER_IDENTITY', 'connect'],
+    // A server certificate that does not verify against the trust bundle.
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'connect'],
+    ['CERT_HAS_EXPIRED', 'connect'],
     ['ECONNRESET', 'reset'],
     ['UND_ERR_SOCKET', 'reset'],
     ['UND_ERR_HEADERS_TIMEOUT', 'timeout'],

@@ -19,8 +19,19 @@ const KIND_OF_CODE: ReadonlyMap<string, FailureKind> = new Map([
   // The pool of an endpoint that just left the table refuses new work; the request never left.
   ['UND_ERR_CLOSED', 'connect'],
   ['UND_ERR_DESTROYED', 'connect'],
-  // The server's certificate names another workload (checkServerIdentity): nothing was sent to it.
+  // The server's certificate names another workload (checkServerIdentity), or does not verify
+  // against the trust bundle (OpenSSL's verify codes): nothing was sent to it.
   ['MESH_TLS_PEER_IDENTITY', 'connect'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'connect'],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'connect'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'connect'],
+  ['UNABLE_TO_GET_ISSUER_CERT', 'connect'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'connect'],
+  ['CERT_SIGNATURE_FAILURE', 'connect'],
+  ['CERT_HAS_EXPIRED', 'connect'],
+  ['CERT_NOT_YET_VALID', 'connect'],
+  ['CERT_UNTRUSTED', 'connect'],
+  ['CERT_REJECTED', 'connect'],
   ['ECONNRESET', 'reset'],
   ['ECONNABORTED', 'reset'],
   ['EPIPE', 'reset'],

@@ -40,9 +40,13 @@ export function buildRoutes(table: RoutingTable, inputs: RouteInputs): Routes {
     const byVersion = new Map<string, Upstream[]>();
     const ids = new Map<string, Set<string>>();
     for (const endpoint of routes.endpoints) {
-      const key = upstreamKey(endpoint, tls !== undefined);
+      // Auto mutual TLS, as Istio's: under permissive an endpoint that holds no certificate (a
+      // process that does not speak TLS) is called in plaintext; under strict every call is TLS.
+      const endpointTls =
+        tls !== undefined && (table.mesh.mtls === 'strict' || endpoint.mtls === true) ? tls : undefined;
+      const key = upstreamKey(endpoint, endpointTls !== undefined);
       const upstream =
-        upstreams.get(key) ?? inputs.current.get(key) ?? new Upstream(endpoint, maxConnections, tls);
+        upstreams.get(key) ?? inputs.current.get(key) ?? new Upstream(endpoint, maxConnections, endpointTls);
       upstreams.set(key, upstream);
       const list = byVersion.get(endpoint.version);
       if (list === undefined) byVersion.set(endpoint.version, [upstream]);

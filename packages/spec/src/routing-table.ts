@@ -53,6 +53,13 @@ export interface Endpoint {
   version: string;
   host: string;
   port: number;
+  /**
+   * The instance holds a workload certificate (it asked the CA for one, as every instance on the
+   * runtime does): callers reach it over mutual TLS. Under `permissive` an endpoint without one (a
+   * process that does not speak TLS) is called in plaintext, as Istio's auto mTLS does; under
+   * `strict` every call is mutual TLS.
+   */
+  mtls?: boolean;
 }
 
 /** Paths of the control plane's data-plane API (data-plane token) and admin API (admin token). */

@@ -14,7 +14,8 @@ import { INSTANCE_HOST } from './instance-host.ts';
 /**
  * The routing table for the data plane: every service of the spec with its versions' weights and
  * labels, its ready endpoints, its traffic rules, resilience and authorization, the gateway's spec,
- * and the mesh's system-wide settings with the roots to trust (`trustBundle`). Pure. When nothing but the revision would
+ * and the mesh's system-wide settings with the roots to trust (`trustBundle`); an endpoint is
+ * marked `mtls` once its instance holds a certificate (`certified`). Pure. When nothing but the revision would
  * change, `previous` itself is returned, so callers can tell "no change" by identity and the data
  * plane never sees a new revision without new content.
  */
@@ -23,6 +24,7 @@ export function buildRoutingTable(
   instances: readonly InstanceStatus[],
   previous: RoutingTable | undefined,
   trustBundle: readonly string[] = [],
+  certified: ReadonlySet<string> = new Set(),
 ): RoutingTable {
   const services: Record<string, ServiceRoutes> = {};
   for (const [name, service] of Object.entries(spec.services)) {
@@ -32,7 +34,14 @@ export function buildRoutingTable(
     }
     const endpoints: Endpoint[] = instances
       .filter((i) => i.service === name && i.state === 'ready' && Object.hasOwn(versions, i.version))
-      .map((i) => ({ id: i.id, service: name, version: i.version, host: INSTANCE_HOST, port: i.port }))
+      .map((i) => ({
+        id: i.id,
+        service: name,
+        version: i.version,
+        host: INSTANCE_HOST,
+        port: i.port,
+        mtls: certified.has(i.id),
+      }))
       .sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
     services[name] = {
       versions,

@@ -44,9 +44,9 @@ function instance(id: string, state: InstanceState, port: number, overrides: Par
   } satisfies InstanceStatus;
 }
 
-const endpoint = (id: string, port: number) => {
+const endpoint = (id: string, port: number, mtls = false) => {
   const [service, version] = id.split('-') as [string, string];
-  return { id, service, version, host: '127.0.0.1', port };
+  return { id, service, version, host: '127.0.0.1', port, mtls };
 };
 
 describe('buildRoutingTable', () => {
@@ -84,6 +84,15 @@ describe('buildRoutingTable', () => {
     { name: 'lists no endpoint when nothing is ready', instances: [], orders: [] },
   ])('$name', ({ instances, orders }) => {
     expect(buildRoutingTable(spec, instances, undefined).services.orders?.endpoints).toEqual(orders);
+  });
+
+  it('marks the endpoints of instances that hold a workload certificate as taking mutual TLS', () => {
+    const instances = [instance('orders-v1-1', 'ready', 4001), instance('orders-v1-2', 'ready', 4002)];
+    const table = buildRoutingTable(spec, instances, undefined, [], new Set(['orders-v1-2']));
+    expect(table.services.orders?.endpoints).toEqual([
+      endpoint('orders-v1-1', 4001),
+      endpoint('orders-v1-2', 4002, true),
+    ]);
   });
 
   it("carries each version's weight and labels, the system name and the gateway spec", () => {

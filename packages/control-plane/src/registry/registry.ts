@@ -12,6 +12,7 @@ export class Registry {
   #table: RoutingTable;
   #instances: readonly InstanceStatus[] = [];
   #trustBundle: readonly string[] = [];
+  #certified: ReadonlySet<string> = new Set();
 
   /**
    * `firstRevision` lets a new control plane continue above the revisions of an earlier run, so a
@@ -39,8 +40,20 @@ export class Registry {
     return this.#rebuild();
   }
 
+  /** Rebuilds the table with the instances that hold a workload certificate (they take mutual TLS). */
+  setCertified(ids: ReadonlySet<string>): boolean {
+    this.#certified = new Set(ids);
+    return this.#rebuild();
+  }
+
   #rebuild(): boolean {
-    const next = buildRoutingTable(this.#spec, this.#instances, this.#table, this.#trustBundle);
+    const next = buildRoutingTable(
+      this.#spec,
+      this.#instances,
+      this.#table,
+      this.#trustBundle,
+      this.#certified,
+    );
     if (next === this.#table) return false;
     this.#table = next;
     for (const listener of this.#listeners) listener(next);
