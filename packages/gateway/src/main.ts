@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { CertificateSource, createMeshClient } from '@flotilla/mesh';
+import { CertificateError, CertificateSource, createMeshClient } from '@flotilla/mesh';
 import { collectProcessMetrics, createLogger, Registry } from '@flotilla/runtime';
 import { DEFAULTS, ENV, type RoutingTable, readInstanceEnv } from '@flotilla/spec';
 import { createAdminServer } from './admin-server.ts';
@@ -52,6 +52,8 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 
 await listen(admin, identity.port, identity.host);
 log.info({ host: identity.host, port: addressPort(admin) }, 'admin listener up');
+// Asked for at once, beside the wait for the first table: a control plane without a CA answers 404.
+if (instanceToken && identity.controlUrl) void requestCertificate(identity.controlUrl, instanceToken, true);
 const known = mesh.table();
 if (known !== undefined) onTable(known);
 
@@ -65,9 +67,10 @@ function onTable(table: RoutingTable): void {
 
 /**
  * Gets the gateway's workload certificate, which services under `mtls: strict` require of it.
- * The public listener waits for it: a request forwarded in plaintext would be refused.
+ * The public listener waits for it: a request forwarded in plaintext would be refused. Asked for
+ * before the first table (`early`), a 404 means the system runs no CA (`mtls: disable`).
  */
-async function requestCertificate(controlUrl: string, token: string): Promise<void> {
+async function requestCertificate(controlUrl: string, token: string, early = false): Promise<void> {
   certificate = 'requesting';
   try {
     const source = await CertificateSource.start({ controlUrl, instanceToken: token, log });
@@ -75,11 +78,14 @@ async function requestCertificate(controlUrl: string, token: string): Promise<vo
     mesh.setCertificate(source);
     log.info({ identity: source.identity, not_after: source.notAfter }, 'workload certificate received');
   } catch (err) {
-    log.error(
-      { err },
-      'no workload certificate: the control plane refused or is away; exiting to be restarted',
-    );
-    process.exit(1);
+    if (!(early && err instanceof CertificateError && err.statusCode === 404)) {
+      log.error(
+        { err },
+        'no workload certificate: the control plane refused or is away; exiting to be restarted',
+      );
+      process.exit(1);
+    }
+    certificate = 'none';
   }
   openPublic();
 }

@@ -162,6 +162,27 @@ describe('mutual TLS on the inbound side', () => {
     expect(cp.issued).toEqual(['payments-v1-1']);
   });
 
+  it('asks for its certificate while it waits for the first table, not after it', async () => {
+    const cp = await controlPlane();
+    const payments = createService({
+      name: 'payments',
+      env: { PORT: '0', ...cp.env('payments', 'v1') },
+      logDestination: quiet,
+    });
+    cleanups.push(() => payments.stop());
+    const starting = payments.start();
+    const deadline = performance.now() + 5_000;
+    while (cp.issued.length === 0 && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    // Issued, and no table sent yet: the service is still waiting for one.
+    expect(cp.issued).toEqual(['payments-v1-1']);
+    expect(payments.ready).toBe(false);
+    cp.publish({}, { mtls: 'strict' });
+    await starting;
+    expect(payments.ready).toBe(true);
+    expect(cp.issued).toEqual(['payments-v1-1']);
+  });
+
   it('closes a TLS keep-alive connection that waits when it stops, and stops in time', async () => {
     const cp = await controlPlane();
     const payments = await startPayments(cp, { mtls: 'strict' });

@@ -1,5 +1,5 @@
 import type { Server as TlsServer } from 'node:tls';
-import { CertificateSource, type MeshClient, WorkloadTls } from '@flotilla/mesh';
+import { CertificateError, CertificateSource, type MeshClient, WorkloadTls } from '@flotilla/mesh';
 import type { InstanceIdentity, RoutingTable } from '@flotilla/spec';
 import type { Logger } from 'pino';
 import type { ConnectionFront } from './connection-front.ts';
@@ -42,6 +42,9 @@ export class InboundMesh {
   constructor(options: InboundMeshOptions) {
     this.#options = options;
     this.#unsubscribe = options.mesh.onTable((table) => this.#apply(table));
+    // Asked for at once, beside the wait for the first table rather than after it: start-up is
+    // what a user waits for. A control plane without a CA (`mtls: disable`) answers 404.
+    if (options.instanceToken !== undefined) this.#certificate = this.#getCertificate(true);
     const table = options.mesh.table();
     if (table !== undefined) this.#apply(table);
   }
@@ -78,8 +81,11 @@ export class InboundMesh {
     if (mtls !== 'disable') this.#certificate ??= this.#getCertificate();
   }
 
-  /** Asks for the certificate; a failure is logged and the next table asks again. */
-  #getCertificate(): Promise<void> | undefined {
+  /**
+   * Asks for the certificate; a failure is logged and the next table asks again. Asked before
+   * any table (`early`), a 404 means the system runs no CA and is no failure.
+   */
+  #getCertificate(early = false): Promise<void> | undefined {
     const { controlUrl, instanceToken, mesh, front, log } = this.#options;
     if (instanceToken === undefined) {
       if (!this.#warnedNoToken) {
@@ -90,7 +96,15 @@ export class InboundMesh {
       }
       return undefined;
     }
-    const getting = CertificateSource.start({ controlUrl, instanceToken, log }).then(async (source) => {
+    const started = CertificateSource.start({ controlUrl, instanceToken, log }).catch((err: unknown) => {
+      if (early && err instanceof CertificateError && err.statusCode === 404) return undefined;
+      throw err;
+    });
+    const getting = started.then(async (source) => {
+      if (source === undefined) {
+        this.#certificate = undefined;
+        return;
+      }
       if (this.#closed) {
         await source.close();
         return;

@@ -77,6 +77,8 @@ export async function startTestControlPlane(): Promise<TestControlPlane> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (!identity) return reply(res, 401, { error: { code: 'UNAUTHORIZED', message: 'unknown token' } });
+    // As the real control plane: under mtls: disable it runs no CA.
+    if (table?.mesh.mtls === 'disable') return reply(res, 404, { error: { code: 'NOT_FOUND', message: 'no CA' } });
     const { publicKey } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { publicKey: string };
     const leaf = await ca.issue(publicKey, identity);
     issued.push(identity.id);
@@ -163,6 +165,8 @@ export function routesOf(
     version,
     host: '127.0.0.1',
     port: ports[version]!,
+    // Instances on the runtime hold a certificate under mutual TLS, and the table says so.
+    mtls: true,
   }));
   return serviceRoutesOf({ versions, endpoints, ...rest });
 }
