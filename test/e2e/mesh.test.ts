@@ -22,7 +22,7 @@ import {
   servingSerial,
   sumOver,
 } from './mesh-lab.ts';
-import { processesOf, type RunningSystem, startSystem, tempDir, waitFor } from './support.ts';
+import { type RunningSystem, startSystem, stopAsCtrlC, tempDir, waitFor } from './support.ts';
 
 /** A running lab, and the directory of back's control files. */
 interface Lab {
@@ -47,24 +47,13 @@ function meshLab(overrides: MeshLabOverrides): Lab {
     started.push(await startSystem(spec, dir));
   }, 90_000);
   afterAll(async () => {
-    const last = started.at(-1);
-    for (const { cli } of started) {
-      if (cli.exitCode !== null || cli.signalCode !== null) continue;
-      const exited = new Promise((resolve) => cli.once('exit', resolve));
-      cli.kill('SIGINT');
-      await Promise.race([exited, sleep(20_000)]);
-      if (cli.exitCode === null) cli.kill('SIGKILL');
-    }
-    const left = processesOf(name, dir);
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // it ended meanwhile
-      }
-    }
+    const { left, exitCode } = await stopAsCtrlC(
+      started.map((s) => s.cli),
+      name,
+      dir,
+    );
     expect(left, 'processes still running after flotilla up exited').toEqual([]);
-    if (last) expect(last.cli.exitCode, 'exit code of flotilla up after Ctrl-C').toBe(0);
+    if (started.length > 0) expect(exitCode, 'exit code of flotilla up after Ctrl-C').toBe(0);
   }, 30_000);
   return {
     sys: () => started.at(-1)!,

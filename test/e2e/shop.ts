@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { processesOf, type RunningSystem, repoRoot, startSystem, tempDir, waitFor } from './support.ts';
 
 /** What an e2e test may change in the shop's spec. */

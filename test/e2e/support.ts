@@ -192,6 +192,34 @@ export function alive(pid: number): boolean {
 }
 
 /**
+ * Stops `flotilla up` processes as Ctrl-C would (SIGKILL after 20 s), kills whatever of the system
+ * is still running, and returns those pids (none, when the platform cleaned up after itself) with
+ * the exit code of the last process.
+ */
+export async function stopAsCtrlC(
+  clis: readonly ChildProcess[],
+  system: string,
+  dir: string,
+): Promise<{ left: number[]; exitCode: number | null | undefined }> {
+  for (const cli of clis) {
+    if (cli.exitCode !== null || cli.signalCode !== null) continue;
+    const exited = new Promise((resolve) => cli.once('exit', resolve));
+    cli.kill('SIGINT');
+    await Promise.race([exited, sleep(20_000)]);
+    if (cli.exitCode === null) cli.kill('SIGKILL');
+  }
+  const left = processesOf(system, dir);
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // it ended meanwhile
+    }
+  }
+  return { left, exitCode: clis.at(-1)?.exitCode };
+}
+
+/**
  * Pids of processes that belong to a system: instances carry its unique name in their
  * environment (FLOTILLA_SYSTEM), the embedded PostgreSQL its state directory in its command line.
  */

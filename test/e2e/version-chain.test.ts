@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processesOf, type RunningSystem, startSystem, tempDir, waitFor } from './support.ts';
+import { type RunningSystem, startSystem, stopAsCtrlC, tempDir, waitFor } from './support.ts';
 import {
   binomialBounds,
   type ChainAnswer,
@@ -31,23 +30,9 @@ function example(overrides: VersionChainOverrides): () => RunningSystem {
     sys = await startSystem(versionChainSpec(name, overrides), dir);
   }, 90_000);
   afterAll(async () => {
-    const cli = sys?.cli;
-    if (cli && cli.exitCode === null && cli.signalCode === null) {
-      const exited = new Promise((resolve) => cli.once('exit', resolve));
-      cli.kill('SIGINT');
-      await Promise.race([exited, sleep(20_000)]);
-      if (cli.exitCode === null) cli.kill('SIGKILL');
-    }
-    const left = processesOf(name, dir);
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // it ended meanwhile
-      }
-    }
+    const { left, exitCode } = await stopAsCtrlC(sys ? [sys.cli] : [], name, dir);
     expect(left, 'processes still running after flotilla up exited').toEqual([]);
-    if (cli) expect(cli.exitCode, 'exit code of flotilla up after Ctrl-C').toBe(0);
+    if (sys) expect(exitCode, 'exit code of flotilla up after Ctrl-C').toBe(0);
   }, 30_000);
   return () => sys!;
 }

@@ -1,6 +1,7 @@
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { readPrivateFile } from '../state/index.ts';
 import { createRoot, type IssuingRoot, readRoot } from './root.ts';
 
 /** Files of the CA in its directory (`.flotilla/ca/`, 0700): the root certificate and its key, each 0600. */
@@ -23,7 +24,7 @@ export async function loadOrCreateRoot(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const files = caFiles(dir);
-  const [pem, keyPem] = await Promise.all([readPrivate(files.certificate), readPrivate(files.key)]);
+  const [pem, keyPem] = await Promise.all([readPrivateFile(files.certificate), readPrivateFile(files.key)]);
   let problem: string;
   if (pem === undefined && keyPem === undefined) {
     problem = 'none';
@@ -64,17 +65,4 @@ async function writePrivate(path: string, text: string): Promise<void> {
   const temporary = `${path}.${process.pid}.tmp`;
   await writeFile(temporary, text, { mode: 0o600 });
   await rename(temporary, path);
-}
-
-/** A file's text, undefined when it does not exist; tightened to 0600 when others could read it. */
-async function readPrivate(path: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
-  return text;
 }

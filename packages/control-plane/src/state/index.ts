@@ -4,7 +4,7 @@ export { pickFreePort } from './free-port.ts';
 export { statePaths } from './paths.ts';
 export { isProcessAlive } from './process-alive.ts';
 export { randomToken } from './random-token.ts';
-export { readOrCreateSecret, readSecret } from './secret-file.ts';
+export { readOrCreateSecret, readPrivateFile, readSecret } from './secret-file.ts';
 export { resolveSecrets } from './secrets.ts';
 export { ensureStateDir } from './state-dir.ts';
 export {

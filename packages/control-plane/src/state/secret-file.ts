@@ -22,10 +22,10 @@ export async function readOrCreateSecret(path: string): Promise<string> {
 }
 
 /**
- * Reads a secret file without its trailing newline; undefined when it does not exist. A file that
- * others can read is tightened to 0600 rather than refused: the secret is not worth less for it.
+ * Reads a private file (a secret, a key); undefined when it does not exist. A file that others
+ * can read is tightened to 0600 rather than refused: what it holds is not worth less for it.
  */
-export async function readSecret(path: string): Promise<string | undefined> {
+export async function readPrivateFile(path: string): Promise<string | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -34,5 +34,10 @@ export async function readSecret(path: string): Promise<string | undefined> {
     throw error;
   }
   if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
-  return text.replace(/\r?\n$/, '');
+  return text;
+}
+
+/** Reads a secret file without its trailing newline; undefined when it does not exist. */
+export async function readSecret(path: string): Promise<string | undefined> {
+  return (await readPrivateFile(path))?.replace(/\r?\n$/, '');
 }
