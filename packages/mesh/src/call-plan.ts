@@ -96,7 +96,8 @@ export function planCall(
       : matchRule(route.rules, { method: options.method, path: options.path, headers }, sourceLabels);
   const now = performance.now();
   let timeoutMs = options.timeoutMs ?? rule?.timeoutMs ?? route.resilience.timeoutMs;
-  if (options.maxTimeoutMs !== undefined && options.maxTimeoutMs < timeoutMs) timeoutMs = options.maxTimeoutMs;
+  if (options.maxTimeoutMs !== undefined && options.maxTimeoutMs < timeoutMs)
+    timeoutMs = options.maxTimeoutMs;
   let deadline = now + timeoutMs;
   if (scope?.deadline !== undefined && scope.deadline < deadline) deadline = scope.deadline;
 

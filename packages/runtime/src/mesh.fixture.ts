@@ -78,7 +78,8 @@ export async function startTestControlPlane(): Promise<TestControlPlane> {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (!identity) return reply(res, 401, { error: { code: 'UNAUTHORIZED', message: 'unknown token' } });
     // As the real control plane: under mtls: disable it runs no CA.
-    if (table?.mesh.mtls === 'disable') return reply(res, 404, { error: { code: 'NOT_FOUND', message: 'no CA' } });
+    if (table?.mesh.mtls === 'disable')
+      return reply(res, 404, { error: { code: 'NOT_FOUND', message: 'no CA' } });
     const { publicKey } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { publicKey: string };
     const leaf = await ca.issue(publicKey, identity);
     issued.push(identity.id);
