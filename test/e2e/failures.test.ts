@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { processesOf, type RunningSystem, runCli, startSystem, tempDir } from './support.ts';
+import { processesOf, type RunningSystem, runCli, startSystem, tempDir, waitFor } from './support.ts';
 
 /** What a user sees when a service cannot start, and when a spec is wrong. */
 describe('flotilla up with a service that cannot start', () => {
@@ -30,6 +30,13 @@ services:
     startupTimeoutMs: 2000
 `,
       dir,
+    );
+    // The summary's lines can arrive in more than one chunk of the pipe after "ready in".
+    const running = sys;
+    await waitFor(
+      'the failed instance in the summary',
+      () => /broken-v1-1: .*exited with code 1/.test(running.output()),
+      5_000,
     );
     expect(sys.output()).toMatch(/broken-v1-1: .*exited with code 1/);
 

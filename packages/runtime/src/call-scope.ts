@@ -114,7 +114,10 @@ export class InboundScope implements CallScope {
    */
   get deadlinePassed(): boolean {
     const { deadline } = this;
-    return deadline !== undefined && performance.now() >= deadline;
+    if (deadline === undefined) return false;
+    // A timer may fire a fraction of a millisecond before performance.now() reaches its time.
+    const reason: unknown = this.#controller?.signal.reason;
+    return performance.now() >= deadline || (reason instanceof DOMException && reason.name === DEADLINE);
   }
 
   /** True when the caller went away before the response ended. */
