@@ -96,7 +96,9 @@ export class ResponseCollector implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.#signal?.removeEventListener('abort', this);
-    const body = Buffer.concat(this.#chunks, this.#bytes);
+    // Most answers come in one chunk, kept as it is (already retained) rather than copied.
+    const chunks = this.#chunks;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#bytes);
     this.#resolve(
       new BufferedResponse(this.#statusCode, this.#headers, body, this.#call!.endpoint ?? NO_ENDPOINT),
     );
