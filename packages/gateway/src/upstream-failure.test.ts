@@ -45,6 +45,25 @@ describe('upstream failures', () => {
     expect(gw.accessLog.map((line) => line.response_flags)).toEqual(cases.map((c) => c[3]));
   });
 
+  it('takes a POST with a body to another endpoint when the first refuses the connection', async () => {
+    const orders = await servers.upstream();
+    const gw = await servers.gateway(
+      tableOf(
+        1,
+        { routes: [routeSpec({ service: 'orders' })] },
+        { orders: [await closedPort(), orders.port] },
+      ),
+    );
+    // Twelve, so that the refusing endpoint is all but sure to be picked first for some of them.
+    for (let i = 0; i < 12; i++) {
+      const res = await send(`${gw.url}/orders`, { method: 'POST', body: `order ${i}` });
+      expect(res.status, `request ${i}`).toBe(200);
+    }
+    expect(orders.seen.map((s) => s.bodyBytes)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `order ${i}`.length),
+    );
+  });
+
   it('answers 413 to a chunked body past the limit before the upstream gets all of it', async () => {
     const orders = await servers.upstream();
     const gw = await servers.gateway(

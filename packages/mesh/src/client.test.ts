@@ -326,6 +326,30 @@ describe('retries of calls that never reached a process', () => {
       expect((f as PromiseRejectedResult).reason).toMatchObject({ code: 'MESH_UPSTREAM_RESET' });
   });
 
+  it('sends a streamed body on to another endpoint when the first refused the connection, since nothing of it was read', async () => {
+    const live = await upstream('live');
+    const dead = { id: 'dead', service: 's', version: 'v1', host: '127.0.0.1', port: await closedPort() };
+    // Outlier detection off, so that every call may meet the closed port first.
+    const table = tableOf(1, { s: { versions: { v1: 100 }, endpoints: [dead, live.endpoint('s', 'v1')] } });
+    table.services.s = {
+      ...table.services.s!,
+      resilience: {
+        ...table.services.s!.resilience,
+        outlierDetection: { consecutiveErrors: 0, baseEjectionMs: 1, maxEjectionPercent: 0 },
+      },
+    };
+    const mesh = client({ balancer: 'round-robin', table });
+    for (let i = 0; i < 6; i++) {
+      const call = recordingHandler();
+      mesh.dispatch(
+        { service: 's', method: 'POST', path: '/', body: Readable.from([`part ${i} `, 'and the rest']) },
+        call.handler,
+      );
+      expect(await call.done).toBeUndefined();
+      expect(JSON.parse(call.body())).toMatchObject({ id: 'live', body: `part ${i} and the rest` });
+    }
+  });
+
   it('does not retry a reset when the request body was a stream: MESH_UPSTREAM_RESET (UC)', async () => {
     const dying = await upstream('dying', (req) => req.socket.destroy());
     const mesh = client({

@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import { HEADERS } from '@flotilla/spec';
 import { type Dispatcher, errors } from 'undici';
 import { type CallPlan, planCall, type RetryPolicy, retryableStatus } from './call-plan.ts';
@@ -304,7 +304,8 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
       code = 'MESH_CONNECT_FAILED';
       this.#markTried(upstream);
       // A retry that went out, or that failed the call itself (the breaker refused it), is the end of this one.
-      if (policy.retryOn.connectFailure && this.#canRetry(0) && (this.#sendRetry(true) || this.#done)) return;
+      if (policy.retryOn.connectFailure && this.#canRetry(0, true) && (this.#sendRetry(true) || this.#done))
+        return;
     } else if (kind === 'timeout') {
       code = 'MESH_TIMEOUT';
       // Envoy counts a try that timed out as a 504 and as a broken try: any of these retries it.
@@ -415,14 +416,18 @@ export class MeshCall implements Dispatcher.DispatchHandler, Dispatcher.Dispatch
    * again, time left before the deadline, and room in the destination's retry budget (taken here,
    * held until the attempt ends). Checked in Envoy's order, so that a refusal flags the same.
    */
-  #canRetry(delayMs: number): boolean {
+  #canRetry(delayMs: number, unsent = false): boolean {
     const plan = this.#plan!;
     const { attempts } = plan.retries;
     if (this.#retries >= attempts) {
       if (attempts > 0) this.#retryRefused = 'URX';
       return false;
     }
-    if (!isReplayable(this.#options.body) || performance.now() + delayMs >= plan.deadline) return false;
+    const body = this.#options.body;
+    // A stream nobody has read from yet (the connection was refused before undici wrote it) can
+    // still be sent, once, elsewhere: that is what keeps a proxied POST alive through a restart.
+    const sendable = isReplayable(body) || (unsent && isUnreadStream(body));
+    if (!sendable || performance.now() + delayMs >= plan.deadline) return false;
     this.#releaseRetry();
     if (!this.#route!.destination.budget.tryAcquireRetry()) {
       this.#retryRefused = 'UO';
@@ -653,6 +658,10 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new errors.RequestAbortedError();
+}
+
+function isUnreadStream(body: MeshDispatchOptions['body']): boolean {
+  return body instanceof Readable && !Readable.isDisturbed(body) && !body.destroyed;
 }
 
 function isReplayable(body: MeshDispatchOptions['body']): boolean {
