@@ -12,6 +12,7 @@ import { MeshError } from './errors.ts';
 import {
   closedPort,
   eventually,
+  rejection,
   startUpstream,
   startWatchServer,
   type TestUpstream,
@@ -65,15 +66,6 @@ async function callMany(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return ids;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** An instance in a process of its own that answers after 10 ms, so that calls are in flight when it is killed. */

@@ -1,4 +1,3 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   DEFAULT_RESILIENCE,
@@ -11,8 +10,15 @@ import {
 import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMeshClient } from './client.ts';
-import { MESH_REQUEST_CHANNEL, type MeshRequestMessage } from './diagnostics.ts';
-import { closedPort, eventually, startUpstream, startWatchServer, tableOf } from './test-support.ts';
+import {
+  closedPort,
+  eventually,
+  meshMessages,
+  rejection,
+  startUpstream,
+  startWatchServer,
+  tableOf,
+} from './test-support.ts';
 import type { MeshClient, MeshClientOptions, MeshResponse } from './types.ts';
 
 /**
@@ -77,26 +83,6 @@ function client(table: RoutingTable, options: Partial<MeshClientOptions> = {}): 
   return mesh;
 }
 
-/** The diagnostics messages of the calls finished from now on. */
-function published(): MeshRequestMessage[] {
-  const messages: MeshRequestMessage[] = [];
-  const listener = (message: unknown) => messages.push(message as MeshRequestMessage);
-  diagnosticsChannel.subscribe(MESH_REQUEST_CHANNEL, listener);
-  cleanups.push(() => {
-    diagnosticsChannel.unsubscribe(MESH_REQUEST_CHANNEL, listener);
-  });
-  return messages;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail');
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A handler of a streaming dispatch that records the callbacks it gets. */
@@ -120,7 +106,7 @@ describe('retries only where safe', () => {
     const flaky = failsFirst(503);
     const a = await upstream('a', flaky.handler);
     const mesh = client(tableWith(1, [a.endpoint('s', 'v1')], { retries: { backoffBaseMs: 200 } }));
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     for (let i = 0; i < 10; i++) {
       expect((await mesh.request({ service: 's', path: `/call-${i}` })).statusCode).toBe(200);
     }
@@ -203,7 +189,7 @@ describe('retries only where safe', () => {
     const mesh = client(tableWith(1, [await refusing('dead'), live.endpoint('s', 'v1')]), {
       balancer: 'round-robin',
     });
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     for (let i = 0; i < 6; i++) {
       const response = await mesh.request({
         service: 's',
@@ -424,7 +410,7 @@ describe('the circuit breaker', () => {
     const mesh = client(
       tableWith(1, [slow.upstream.endpoint('s', 'v1')], { circuitBreaker: { maxRequests: 5 } }),
     );
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     const hanging = Array.from({ length: 5 }, () => mesh.request({ service: 's', path: '/' }));
     await eventually(() => slow.held.length === 5);
     const started = performance.now();
@@ -473,7 +459,7 @@ describe('the circuit breaker', () => {
         circuitBreaker: { maxPendingRequests: 0, maxConnectionsPerEndpoint: 1 },
       }),
     );
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     const occupying = mesh.request({ service: 's', path: '/' });
     await eventually(() => live.held.length === 1);
     // The least-request balancer prefers the refusing endpoint, which has nothing in flight; the
@@ -581,7 +567,7 @@ describe('response flags', () => {
         outlierDetection: { consecutiveErrors: 0 },
       }),
     );
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     expect((await mesh.request({ service: 's', path: '/' })).statusCode).toBe(503);
     expect(a.hits + b.hits).toBe(3);
     expect(messages).toMatchObject([{ statusCode: 503, retries: 2, responseFlags: 'URX' }]);
@@ -589,7 +575,7 @@ describe('response flags', () => {
 
   it('flags URX when every endpoint refused the connection, and the error keeps its own UF', async () => {
     const mesh = client(tableWith(1, [await refusing('dead-1'), await refusing('dead-2')]));
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     const error = await rejection(mesh.request({ service: 's', path: '/' }));
     expect(error).toMatchObject({ code: 'MESH_CONNECT_FAILED', responseFlag: 'UF' });
     expect(messages).toMatchObject([{ statusCode: 0, retries: 1, responseFlags: 'URX' }]);
@@ -599,7 +585,7 @@ describe('response flags', () => {
     let hits = 0;
     const a = await upstream('a', (_req, res) => res.writeHead(++hits === 1 ? 503 : 500).end());
     const mesh = client(tableWith(1, [a.endpoint('s', 'v1')]));
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     expect((await mesh.request({ service: 's', path: '/' })).statusCode).toBe(500);
     expect(messages).toMatchObject([{ statusCode: 500, retries: 1, responseFlags: '-' }]);
   });
@@ -609,7 +595,7 @@ describe('response flags', () => {
     const mesh = client(
       tableWith(1, [a.endpoint('s', 'v1')], { retryBudget: { percent: 0, minRetriesPerSecond: 0 } }),
     );
-    const messages = published();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     expect((await mesh.request({ service: 's', path: '/' })).statusCode).toBe(503);
     expect(a.hits).toBe(1);
     expect(messages).toMatchObject([{ statusCode: 503, retries: 0, responseFlags: 'UO' }]);

@@ -20,9 +20,7 @@ export interface VersionGroup extends WeightedVersion {
  */
 export class ServiceRoute implements ServiceSubsets<VersionGroup> {
   readonly name: string;
-  /** Only versions with at least one ready endpoint, in table order. */
-  readonly groups: readonly VersionGroup[];
-  /** `groups`, as the version choice (pickSubset) reads them. */
+  /** Only versions with at least one ready endpoint, in table order (as pickSubset reads them). */
   readonly ready: readonly VersionGroup[];
   readonly #byName: ReadonlyMap<string, VersionGroup>;
   /** The sum of the weights of `groups`. */
@@ -44,7 +42,6 @@ export class ServiceRoute implements ServiceSubsets<VersionGroup> {
     destination: Destination;
   }) {
     this.name = init.name;
-    this.groups = init.groups;
     this.ready = init.groups;
     this.#byName = new Map(init.groups.map((g) => [g.name, g]));
     this.stableVersion = init.stableVersion;
@@ -93,7 +90,7 @@ export class ServiceRoute implements ServiceSubsets<VersionGroup> {
     } else if (pinned) {
       return undefined;
     }
-    for (const other of this.groups) {
+    for (const other of this.ready) {
       if (other === group) continue;
       const upstream = this.#pickIn(other, tried);
       if (upstream !== undefined) return upstream;

@@ -1,3 +1,4 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -8,6 +9,7 @@ import {
   type RoutingTable,
   serviceRoutesOf,
 } from '@flotilla/spec';
+import { MESH_REQUEST_CHANNEL, type MeshRequestMessage } from './diagnostics.ts';
 
 /** Real servers on 127.0.0.1 port 0 for the mesh's tests: upstream instances and a control plane's watch stream. */
 
@@ -194,4 +196,28 @@ export async function eventually(check: () => boolean, timeoutMs = 3_000): Promi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** The error `promise` rejects with; fails when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/**
+ * Collects the messages published on MESH_REQUEST_CHANNEL from now on; `onCleanup` gets the
+ * function that stops collecting (a test file's list of cleanups).
+ */
+export function meshMessages(onCleanup: (stop: () => Promise<void>) => void): MeshRequestMessage[] {
+  const messages: MeshRequestMessage[] = [];
+  const listener = (message: unknown) => messages.push(message as MeshRequestMessage);
+  diagnosticsChannel.subscribe(MESH_REQUEST_CHANNEL, listener);
+  onCleanup(async () => {
+    diagnosticsChannel.unsubscribe(MESH_REQUEST_CHANNEL, listener);
+  });
+  return messages;
 }

@@ -1,13 +1,18 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { type Endpoint, HEADERS, type RoutingTable, type TrafficRule } from '@flotilla/spec';
 import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMeshClient } from './client.ts';
-import { MESH_REQUEST_CHANNEL, type MeshRequestMessage } from './diagnostics.ts';
 import { MeshError } from './errors.ts';
-import { eventually, startUpstream, type TestUpstream, tableOf } from './test-support.ts';
+import {
+  eventually,
+  meshMessages,
+  rejection,
+  startUpstream,
+  type TestUpstream,
+  tableOf,
+} from './test-support.ts';
 import type { CallScope, MeshClient, MeshClientOptions, MeshResponse, MeshSource } from './types.ts';
 
 /**
@@ -197,15 +202,6 @@ function expectBinomial(count: number, n: number, p: number): void {
   expect(count).toBeLessThanOrEqual(mean + bound);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail');
-}
-
 /** Waits until `target` has received nothing new for 100 ms and answers nothing more. */
 async function quiet(target: RecordingUpstream): Promise<void> {
   let seen = -1;
@@ -214,17 +210,6 @@ async function quiet(target: RecordingUpstream): Promise<void> {
     seen = target.received.length;
     return settled;
   });
-}
-
-/** Messages published on MESH_REQUEST_CHANNEL from now until the test ends. */
-function meshMessages(): MeshRequestMessage[] {
-  const messages: MeshRequestMessage[] = [];
-  const listener = (message: unknown) => messages.push(message as MeshRequestMessage);
-  diagnosticsChannel.subscribe(MESH_REQUEST_CHANNEL, listener);
-  cleanups.push(() => {
-    diagnosticsChannel.unsubscribe(MESH_REQUEST_CHANNEL, listener);
-  });
-  return messages;
 }
 
 /** The members of a baggage header, as `key=value` strings without spaces. */
@@ -797,7 +782,7 @@ describe('fault injection', () => {
   });
 
   it('publishes responseFlags FI for an injected abort and DI for an injected delay', async () => {
-    const messages = meshMessages();
+    const messages = meshMessages((stop) => cleanups.push(stop));
     const b = await upstream('b-v1');
     const mesh = client({
       table: trafficTable({
