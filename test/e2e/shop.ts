@@ -164,6 +164,8 @@ export async function startShop(overrides: ShopOverrides = {}): Promise<RunningS
           connectionString: `postgres://postgres:${encodeURIComponent(password)}@${postgres.host}:${postgres.port}/${database}`,
           max: 2,
         });
+        // A test may kill PostgreSQL under this pool: an idle connection's error must not end the run.
+        pool.on('error', () => {});
         pools.set(service, pool);
       }
       return (await pool.query(text, params)).rows;
