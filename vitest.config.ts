@@ -1,16 +1,43 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import CiJsonReporter from './test/vitest/ci-json-reporter.ts';
+import { redactSecrets } from './test/vitest/redact-secrets.ts';
+
+const E2E = 'test/e2e/**/*.test.ts';
 
 export default defineConfig({
   test: {
-    include: [
-      'packages/*/src/**/*.test.ts',
-      'services/*/src/**/*.test.ts',
-      'examples/**/*.test.ts',
-      'test/**/*.test.ts',
-    ],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
+    reporters: process.env.CI
+      ? ['default', new CiJsonReporter({ outputFile: 'test-results.json' })]
+      : ['default'],
+    // Still an error (returning nothing keeps it counted), printed without credentials.
+    onUnhandledError: (error) => redactSecrets(error),
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'examples/**/*.test.ts',
+            'test/**/*.test.ts',
+          ],
+          exclude: [...configDefaults.exclude, E2E],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: [E2E],
+          // Each file starts whole systems (control plane, PostgreSQL, every service): at most half
+          // the cores run them at once, whatever the machine.
+          maxWorkers: '50%',
+        },
+      },
+    ],
   },
 });
