@@ -9,10 +9,18 @@ export const RUNTIME_DEFAULTS = {
   /** Connections each instance may hold in its PostgreSQL pool. */
   databasePoolMax: 10,
   /**
-   * How long a request waits for a free connection of the pool before it is answered 503: a
-   * saturated pool or an unreachable database must not queue requests without end.
+   * How long a request waits for a connection (a free one of the pool, or a new one being opened)
+   * before it is answered 503: well under the seconds a client waits before it gives up, so that
+   * it hears "retry" while retrying still helps. A saturated pool sheds most of its excess through
+   * `databaseWaitingMax` at once; this bounds the wait of those let in.
    */
-  databaseAcquireTimeoutMs: 5_000,
+  databaseAcquireTimeoutMs: 1_000,
+  /**
+   * Requests that may wait for a connection of the pool at once; the next one is answered 503
+   * OVERLOADED at once, as Envoy's overload manager sheds rather than queues. Two rounds of the
+   * pool: a waiter gets its connection after about two handlers' worth of work.
+   */
+  databaseWaitingMax: 20,
   /**
    * Key of the session-level advisory lock that migrations hold for their whole run, so that
    * replicas starting together apply each file once. Any fixed bigint works, as long as every

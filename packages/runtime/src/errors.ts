@@ -18,7 +18,15 @@ export const HTTP_ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the request body as application/json.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this service accepts.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
-  UNAVAILABLE: { status: 503, message: 'The service is too busy to take this request now; retry shortly.' },
+  OVERLOADED: {
+    status: 503,
+    message:
+      'The service has more requests waiting for its database than it can take; retry after Retry-After.',
+  },
+  DATABASE_UNAVAILABLE: {
+    status: 503,
+    message: 'The service cannot reach its database right now; retry after Retry-After.',
+  },
   DEADLINE_EXCEEDED: {
     status: 504,
     message: "The caller's deadline (x-flotilla-timeout-ms) passed before this service could answer.",

@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { CallScope } from '@flotilla/mesh';
 import { HEADERS } from '@flotilla/spec';
-import pg from 'pg';
 import type { Logger } from 'pino';
 import { hasBody, readJsonBody } from './body.ts';
 import { Context, type Handler } from './context.ts';
+import { databaseFailure } from './database-failure.ts';
 import { HttpError } from './errors.ts';
 import type { InboundGuard } from './inbound-guard.ts';
 import type { MeshMetrics } from './mesh-metrics.ts';
@@ -55,31 +55,6 @@ export interface ListenerDeps {
 }
 
 const INTERNAL_BODY = HttpError.of('INTERNAL').toBody();
-
-/** What pg-pool throws when no connection frees up within `connectionTimeoutMillis`. */
-const POOL_TIMEOUT = 'timeout exceeded when trying to connect';
-
-/**
- * Database failures that are not the service's bug. A PostgreSQL "data exception" (SQLSTATE
- * class 22: a NUL byte in text, a timestamp or number out of range) comes from a value the client
- * sent that the handler's checks let through: the client's mistake, 400. A pool that had no
- * connection to give within its timeout means the service is saturated or its database is away:
- * 503 with Retry-After, "try again later", not 500, and `x-flotilla-overloaded`, which tells the
- * mesh not to retry it at once (that would add load where there is too much already). The database's
- * own message stays in the log.
- */
-function databaseFailure(err: unknown): HttpError | undefined {
-  if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
-    return HttpError.of('INVALID_VALUE', { cause: err });
-  if (err instanceof Error && err.message === POOL_TIMEOUT) {
-    // Overloaded, not broken: the mesh must not send the same request again at once.
-    return HttpError.of('UNAVAILABLE', {
-      cause: err,
-      headers: { 'retry-after': '1', [HEADERS.overloaded]: '1' },
-    });
-  }
-  return undefined;
-}
 
 /** The node:http request listener: route, read and check input, run the handler, answer, record. */
 export function createRequestListener(
