@@ -2,6 +2,7 @@ import { type Logger, pino } from 'pino';
 import type { UpOptions } from './commands/up.ts';
 import { DEFAULTS } from './defaults.ts';
 import { EXIT } from './exit-codes.ts';
+import { portInUse } from './port-in-use.ts';
 import { prettyLogLine } from './pretty-log.ts';
 import { failedInstances, printReady } from './ready-summary.ts';
 import { type DetachMessage, toDetachedParent } from './up-detached.ts';
@@ -39,6 +40,8 @@ export async function runForeground(options: UpOptions): Promise<number> {
         console.log(`  ${message}`);
         toDetachedParent({ type: 'flotilla:progress', message } satisfies DetachMessage);
       },
+    }).catch((error: unknown) => {
+      throw portInUse(error, options);
     });
     if (signals === 0) {
       printReady({

@@ -5,16 +5,16 @@ import { type Logger, pino } from 'pino';
 import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
 import { type BusHandle, startBus } from './bus/index.ts';
 import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
+import { checkGatewayPortAfterStart, claimGatewayPort, type GatewayPortClaim } from './gateway-port.ts';
 import { LogStore } from './logs/index.ts';
 import { type Mail, startMail } from './mail/index.ts';
 import { MeshIdentity } from './mesh-identity.ts';
 import { type PostgresHandle, startPostgres } from './postgres/index.ts';
-import { buildSystemStatus, buildWorkloads, Registry } from './registry/index.ts';
+import { buildSystemStatus, buildWorkloads, GATEWAY_WORKLOAD, Registry } from './registry/index.ts';
 import {
   claimStateDir,
   ensureStateDir,
   loadOrCreateAdminToken,
-  pickFreePort,
   randomToken,
   removeStateFile,
   resolveSecrets,
@@ -56,6 +56,7 @@ export interface ControlPlane {
 interface Parts {
   watch?: WatchStream;
   api?: ApiServer;
+  gatewayPort?: GatewayPortClaim;
   postgres?: PostgresHandle;
   logs?: LogStore;
   mail?: Mail;
@@ -174,6 +175,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     parts.api = api;
     progress(`admin API: listening on ${api.url}`);
+    const gatewayHost = spec.gateway.listen.host;
+    // Picked once, here: every replica must get the same port to share it with SO_REUSEPORT. Held
+    // until the replicas start, so that a port another program has stops `up` before PostgreSQL starts.
+    parts.gatewayPort = await claimGatewayPort(gatewayHost, options.gatewayPort ?? spec.gateway.listen.port);
+    const gatewayPort = parts.gatewayPort.port;
 
     const postgres = await startPostgres(spec, { ...CONTROL_PLANE_DEFAULTS.postgres, log, progress });
     parts.postgres = postgres;
@@ -187,10 +193,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       timeouts: CONTROL_PLANE_DEFAULTS.bus,
     });
 
-    const gatewayHost = spec.gateway.listen.host;
-    // Picked once, here: every replica must get the same port to share it with SO_REUSEPORT.
-    const gatewayPort =
-      (options.gatewayPort ?? spec.gateway.listen.port) || (await pickFreePort(gatewayHost));
     gatewayUrl = `http://${displayHost(gatewayHost)}:${gatewayPort}`;
     workloads = buildWorkloads(spec, {
       controlUrl: api.url,
@@ -216,7 +218,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     );
     progress(`instances: starting ${total}`);
     const started = performance.now();
+    await parts.gatewayPort.release();
     await supervisor.start();
+    await checkGatewayPortAfterStart(gatewayHost, gatewayPort, supervisor.instances(), GATEWAY_WORKLOAD.name);
     registry.update(supervisor.instances());
     const failed = supervisor
       .instances()
@@ -260,6 +264,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<void> {
   const steps: [string, (() => Promise<void>) | undefined][] = [
     ['instances', parts.supervisor && (() => parts.supervisor!.stop())],
+    ['gateway port', parts.gatewayPort && (() => parts.gatewayPort!.release())],
     ['mail sink', parts.mail && (() => parts.mail!.close())],
     ['event bus client', parts.bus && (() => parts.bus!.stop())],
     ['postgres', parts.postgres && (() => parts.postgres!.stop())],
