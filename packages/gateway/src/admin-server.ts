@@ -3,10 +3,11 @@ import { METRICS_CONTENT_TYPE, type Registry } from '@flotilla/runtime';
 
 /**
  * The gateway's own listener for the control plane: `/healthz` (the process answers), `/readyz`
- * (it can take traffic) and `/metrics` (Prometheus text). Kept apart from the public port so
- * that probes and scrapes never queue behind client traffic, and clients never see them.
+ * (it can take traffic; otherwise a 503 that says why) and `/metrics` (Prometheus text).
+ * Kept apart from the public port so that probes and scrapes never queue behind client traffic,
+ * and clients never see them. `notReady` lists what keeps the gateway from being ready.
  */
-export function createAdminServer(registry: Registry, isReady: () => boolean): Server {
+export function createAdminServer(registry: Registry, notReady: () => string[]): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -14,8 +15,9 @@ export function createAdminServer(registry: Registry, isReady: () => boolean): S
     } else if (path === '/healthz') {
       answer(res, 200, 'text/plain', 'ok\n');
     } else if (path === '/readyz') {
-      const ready = isReady();
-      answer(res, ready ? 200 : 503, 'text/plain', ready ? 'ready\n' : 'not ready\n');
+      const why = notReady();
+      if (why.length === 0) answer(res, 200, 'text/plain', 'ready\n');
+      else answer(res, 503, 'text/plain', `not ready: ${why.join('; ')}\n`);
     } else if (path === '/metrics') {
       answer(res, 200, METRICS_CONTENT_TYPE, registry.expose());
     } else {

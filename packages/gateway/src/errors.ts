@@ -11,6 +11,10 @@ export const GATEWAY_ERRORS = {
   CORS_REJECTED: { status: 403, message: 'This origin is not allowed.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this route accepts.' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  JWKS_UNAVAILABLE: {
+    status: 503,
+    message: 'The keys that verify bearer tokens cannot be fetched yet; retry after the time in Retry-After.',
+  },
   UPSTREAM_UNAVAILABLE: { status: 503, message: 'No ready instance of the service; retry shortly.' },
   UPSTREAM_FAILED: { status: 502, message: 'The service failed to answer.' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'The service did not answer in time.' },

@@ -34,6 +34,8 @@ export interface Gateway {
   drain(): void;
   /** Revision of the table in use; undefined until the first one. */
   revision(): number | undefined;
+  /** Why the plugins of the routes in use cannot handle requests yet; empty when they can. */
+  notReady(): string[];
   /** Closes every plugin once the requests in flight are done. */
   close(): Promise<void>;
 }
@@ -134,6 +136,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       env.draining = true;
     },
     revision: () => revision,
+    notReady: () => current.notReady(),
     async close() {
       retire(current);
       await Promise.all(retiring);

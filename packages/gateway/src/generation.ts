@@ -44,6 +44,11 @@ export class Generation {
     );
   }
 
+  /** Why its plugins cannot handle requests yet; empty when they can. */
+  notReady(): string[] {
+    return this.#plugins.notReady();
+  }
+
   /** Counts a request that started on this generation. */
   enter(): void {
     this.#inFlight++;

@@ -40,10 +40,7 @@ let draining = false;
 let certificate: 'none' | 'requesting' | CertificateSource = 'none';
 
 const publicServer = createServer(gateway.handler);
-const admin = createAdminServer(
-  registry,
-  () => publicState === 'open' && !draining && gateway.revision() !== undefined,
-);
+const admin = createAdminServer(registry, notReady);
 
 mesh.onTable(onTable);
 
@@ -88,6 +85,18 @@ async function requestCertificate(controlUrl: string, token: string, early = fal
     certificate = 'none';
   }
   openPublic();
+}
+
+/**
+ * What keeps this replica from taking traffic. Besides the listener and the table, the routes'
+ * plugins must be able to work: a jwt plugin that has never fetched its JWKS could only answer
+ * 503, so the replica is not counted ready (nor `flotilla up` done) before it has the keys.
+ */
+function notReady(): string[] {
+  if (draining) return ['draining'];
+  if (gateway.revision() === undefined) return ['no routing table yet'];
+  if (publicState !== 'open') return ['the public listener is not open yet'];
+  return gateway.notReady();
 }
 
 function openPublic(): void {

@@ -59,6 +59,11 @@ export class PluginSet {
     }
   }
 
+  /** Why each plugin that cannot handle requests yet cannot. */
+  notReady(): string[] {
+    return this.#all.flatMap((plugin) => plugin.notReady?.() ?? []);
+  }
+
   /** Closes every plugin; one failing to close does not keep the others open. */
   async close(): Promise<void> {
     await Promise.allSettled(this.#all.map((plugin) => plugin.close?.()));

@@ -41,6 +41,8 @@ export interface Plugin {
   onRequest?(ctx: GatewayContext): void | PluginReply | Promise<void | PluginReply>;
   /** Runs before response headers go to the client (upstream answer, error or reply); may edit them. */
   onResponse?(ctx: GatewayContext, statusCode: number, headers: Record<string, string | string[]>): void;
+  /** Why the plugin cannot handle requests yet (no keys to verify tokens, say); undefined once it can. */
+  notReady?(): string | undefined;
   /** Releases resources (timers, connections) when the plugin is replaced or the gateway stops. */
   close?(): Promise<void>;
 }

@@ -15,7 +15,8 @@ export const DEFAULTS = {
       algorithms: ['ES256', 'EdDSA', 'RS256'],
       clockSkewS: 30,
       rolesClaim: 'roles',
-      jwksCacheS: 300,
+      /** The JWKS is fetched again this often, so a revoked key stops verifying within it plus one fetch. */
+      jwksCacheS: 2,
     },
     rateLimit: {
       key: 'ip',

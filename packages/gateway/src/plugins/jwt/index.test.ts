@@ -112,6 +112,11 @@ describe('jwt accepts', () => {
     expect((await authorize(plugin, `Bearer ${mixed}`)).ctx.roles).toEqual(['ok']);
   });
 
+  it('a token issued in the future by less than the 30 s clock skew', async () => {
+    const { error } = await authorize(jwt(config(), deps), `Bearer ${await mint({ iat: nowS + 29 })}`);
+    expect(error).toBeUndefined();
+  });
+
   it('a token expired less than the 30 s clock skew ago', async () => {
     const { error } = await authorize(jwt(config(), deps), `Bearer ${await mint({ exp: nowS - 29 })}`);
     expect(error).toBeUndefined();
@@ -221,6 +226,16 @@ describe('jwt rejects with 401 and never calls the service', () => {
 
   it('a token whose sub could not travel as a header value', async () => {
     await expectRejected(await mint({ sub: 'user-1\r\nx-flotilla-roles: admin' }), {}, /printable ASCII/);
+  });
+
+  it('a token whose sub is a number, not a string', async () => {
+    await expectRejected(await mint({ sub: 12345 }), {}, /sub claim is not a string/);
+    await expectRejected(await mint({ sub: ['user-1'] }), {}, /sub claim is not a string/);
+  });
+
+  it('a token issued further in the future than the clock skew', async () => {
+    await expectRejected(await mint({ iat: nowS + 31 }), {}, /iat claim is further in the future/);
+    await expectRejected(await mint({ iat: 'soon' }));
   });
 
   it('a token signed with an algorithm outside the allow-list, even by a listed key', async () => {

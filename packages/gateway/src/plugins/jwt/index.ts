@@ -1,10 +1,10 @@
 import { DEFAULTS, type JwtConfig } from '@flotilla/spec';
-import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify } from 'jose';
+import { errors, type JWTVerifyOptions, type JWTVerifyResult, jwtVerify } from 'jose';
 import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import { GatewayError } from '../../errors.ts';
 import type { PluginDeps, PluginFactory } from '../../plugin.ts';
 import { PluginConfigError } from '../plugin-config-error.ts';
-import { type KeySource, remoteKeys, staticKeys } from './key-source.ts';
+import { JwksUnavailableError, type KeySource, remoteKeys, staticKeys } from './key-source.ts';
 import { VerifiedCache } from './verified-cache.ts';
 
 const BEARER_SCHEME = /^bearer(?: |$)/i;
@@ -20,10 +20,13 @@ export type JwtOptions = Pick<JwtConfig, 'issuer' | 'audience' | 'keys' | 'jwksU
 
 /**
  * Requires a valid bearer JWT: signed with an allowed algorithm by a known key, from the
- * configured issuer for the configured audience, with `sub` and `exp`, inside its validity window
- * (allowing `clockSkewS`). On success the verified subject and roles go on the context, which the
- * core sends upstream as identity headers. Every failure is a 401 UNAUTHORIZED: the request never
- * reaches the service, and the reason is logged at info level (never the token).
+ * configured issuer for the configured audience, with a string `sub` and `exp`, inside its
+ * validity window (allowing `clockSkewS`), not issued in the future beyond the skew, and, when its
+ * key is retired, issued before the retirement. On success the verified subject and roles go on
+ * the context, which the core sends upstream as identity headers. A bad token is a 401
+ * UNAUTHORIZED: the request never reaches the service, and the reason is logged at info level
+ * (never the token). A token that cannot be checked because the keys cannot be fetched is a 503
+ * JWKS_UNAVAILABLE with Retry-After: the client should try again, not throw its request away.
  */
 export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
   const config: JwtConfig = {
@@ -42,6 +45,8 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
 
   const { verifiedCacheMaxAgeS, verifiedCacheMaxEntries, verifiedCacheMaxTokenLength } = PLUGIN_DEFAULTS.jwt;
   const verified = new VerifiedCache(verifiedCacheMaxEntries, verifiedCacheMaxTokenLength);
+  // A token remembered as verified may have been signed by a key that was just revoked.
+  keys.onChange(() => verified.clear());
   const skewMs = config.clockSkewS * 1000;
 
   const reject = (requestId: string, reason: string, headers: Record<string, string>): never => {
@@ -51,6 +56,8 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
 
   return {
     name: 'jwt',
+    notReady: keys.notReady,
+    close: async () => keys.close(),
     async onRequest(ctx) {
       const { authorization = '' } = ctx.req.headers;
       const token = BEARER_SCHEME.test(authorization) ? authorization.slice(6).trim() : '';
@@ -62,15 +69,35 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
         ctx.roles = known.roles;
         return;
       }
-      let payload: JWTPayload;
+      let result: Pick<JWTVerifyResult, 'payload' | 'protectedHeader'>;
       try {
-        payload = await verify(token, keys, { ...verifyOptions, currentDate: new Date(nowMs) });
+        result = await verify(token, keys, { ...verifyOptions, currentDate: new Date(nowMs) });
       } catch (error) {
+        if (error instanceof JwksUnavailableError) {
+          deps.log.info(
+            { plugin: 'jwt', request_id: ctx.requestId, reason: error.message },
+            'bearer token not checked',
+          );
+          throw new GatewayError('JWKS_UNAVAILABLE', {
+            headers: { 'retry-after': String(error.retryAfterS) },
+          });
+        }
         const { code, message } = error as { code?: string; message: string };
         return reject(ctx.requestId, `${code ?? 'ERR_JWT'}: ${message}`, INVALID);
       }
-      if (!HEADER_SAFE.test(payload.sub ?? '')) {
-        return reject(ctx.requestId, 'the sub claim is not printable ASCII', INVALID);
+      const { payload, protectedHeader } = result;
+      if (typeof payload.sub !== 'string' || !HEADER_SAFE.test(payload.sub)) {
+        return reject(ctx.requestId, 'the sub claim is not a string of printable ASCII', INVALID);
+      }
+      if (
+        payload.iat !== undefined &&
+        (typeof payload.iat !== 'number' || payload.iat * 1000 > nowMs + skewMs)
+      ) {
+        return reject(ctx.requestId, 'the iat claim is further in the future than the clock skew', INVALID);
+      }
+      const retiredAtS = keys.retiredAtS(protectedHeader.kid);
+      if (retiredAtS !== undefined && !(typeof payload.iat === 'number' && payload.iat <= retiredAtS)) {
+        return reject(ctx.requestId, `signed after its key ${protectedHeader.kid} was retired`, INVALID);
       }
       ctx.subject = payload.sub;
       ctx.roles = rolesOf(payload[config.rolesClaim]);
@@ -86,7 +113,9 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
 
 function keySourceOf(config: JwtConfig, deps: PluginDeps): KeySource {
   if (config.keys && !config.jwksUrl) return staticKeys(config.keys);
-  if (config.jwksUrl && !config.keys) return remoteKeys(config.jwksUrl, config.jwksCacheS, deps);
+  if (config.jwksUrl && !config.keys) {
+    return remoteKeys(config.jwksUrl, { cacheS: config.jwksCacheS, clockSkewS: config.clockSkewS }, deps);
+  }
   throw new PluginConfigError('jwt', 'set exactly one of jwksUrl or keys');
 }
 
@@ -94,14 +123,18 @@ function keySourceOf(config: JwtConfig, deps: PluginDeps): KeySource {
  * Verifies `token`. A token without `kid` checked against a set with several keys of its
  * algorithm (during key rotation, say) is tried against each of them.
  */
-async function verify(token: string, keys: KeySource, options: JWTVerifyOptions): Promise<JWTPayload> {
+async function verify(
+  token: string,
+  keys: KeySource,
+  options: JWTVerifyOptions,
+): Promise<Pick<JWTVerifyResult, 'payload' | 'protectedHeader'>> {
   try {
-    return (await jwtVerify(token, keys, options)).payload;
+    return await jwtVerify(token, keys.key, options);
   } catch (error) {
     if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
     for await (const key of error) {
       try {
-        return (await jwtVerify(token, key, options)).payload;
+        return await jwtVerify(token, key, options);
       } catch (keyError) {
         if (!(keyError instanceof errors.JWSSignatureVerificationFailed)) throw keyError;
       }

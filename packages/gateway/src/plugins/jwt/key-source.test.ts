@@ -3,16 +3,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JwtConfig } from '@flotilla/spec';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import type { Plugin } from '../../plugin.ts';
+import { eventually } from '../../../../../test/support/eventually.ts';
 import { createTestContext, createTestDeps, runRequest, type TestDeps, unusedPort } from '../test-context.ts';
 import { jwt } from './index.ts';
+import { RETIRED_AT } from './key-source.ts';
 
 const ISSUER = 'https://id.shop.example';
 const AUDIENCE = 'shop';
 const CACHE_S = 300;
-const { jwksRefetchMinIntervalS, jwksRetryAfterFailureS } = PLUGIN_DEFAULTS.jwt;
+const { jwksRefetchMinIntervalS } = PLUGIN_DEFAULTS.jwt;
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 let current: KeyPair;
@@ -26,6 +28,7 @@ let server: Server;
 let jwksUrl: string;
 let deps: TestDeps;
 let plugin: Plugin;
+const plugins: Plugin[] = [];
 
 beforeAll(async () => {
   [current, rotated] = await Promise.all([generateKeyPair('ES256'), generateKeyPair('ES256')]);
@@ -48,10 +51,21 @@ afterAll(() => {
 beforeEach(() => {
   Object.assign(jwks, { status: 200, body: JSON.stringify({ keys: [currentJwk] }), hits: 0 });
   deps = createTestDeps();
-  plugin = jwt(config(jwksUrl), deps);
+  plugin = start(jwksUrl);
 });
 
-function config(url: string): JwtConfig {
+afterEach(async () => {
+  await Promise.all(plugins.splice(0).map((p) => p.close?.()));
+});
+
+/** A jwt plugin over `url`; it fetches the JWKS at once. Closed after the test. */
+function start(url: string, cacheS = CACHE_S, own: TestDeps = deps): Plugin {
+  const created = jwt(config(url, cacheS), own);
+  plugins.push(created);
+  return created;
+}
+
+function config(url: string, cacheS: number): JwtConfig {
   return {
     jwksUrl: url,
     algorithms: ['ES256'],
@@ -59,75 +73,97 @@ function config(url: string): JwtConfig {
     audience: AUDIENCE,
     clockSkewS: 30,
     rolesClaim: 'roles',
-    jwksCacheS: CACHE_S,
+    jwksCacheS: cacheS,
   };
 }
 
-async function mint(pair: KeyPair, kid: string): Promise<string> {
+/** A token of `pair` under `kid`, issued `issuedAgoS` seconds before the test clock's now. */
+async function mint(pair: KeyPair, kid: string, issuedAgoS = 0, iat?: number | null): Promise<string> {
   const nowS = Math.floor(deps.now() / 1000);
-  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'user-1', exp: nowS + 3_600 })
+  const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'user-1', exp: nowS + 3_600 };
+  const issued = iat === undefined ? nowS - issuedAgoS : iat;
+  return new SignJWT(issued === null ? claims : { ...claims, iat: issued })
     .setProtectedHeader({ alg: 'ES256', kid })
     .sign(pair.privateKey);
 }
 
-/** The error code the plugin answered with, or 'OK' when the token was accepted. */
+/** What the plugin answered: 'OK', or the error's code with the Retry-After it sent, if any. */
 async function check(token: string, target: Plugin = plugin): Promise<string> {
   const ctx = createTestContext({ headers: { authorization: `Bearer ${token}` } });
   return runRequest(target, ctx).then(
     () => 'OK',
-    (e: { code: string }) => e.code,
+    (e: { code: string; headers: Record<string, string> }) =>
+      e.headers['retry-after'] === undefined ? e.code : `${e.code} retry-after=${e.headers['retry-after']}`,
   );
 }
 
 describe('jwt with a JWKS URL', () => {
-  it('fetches the JWKS once and serves later tokens from the cache until jwksCacheS has passed', async () => {
-    const token = await mint(current, 'k1');
+  it('fetches the JWKS once as it starts and serves later tokens from those keys', async () => {
+    const token = await mint(current, 'k1', 10);
     expect([await check(token), await check(token), await check(token)]).toEqual(['OK', 'OK', 'OK']);
     expect(jwks.hits).toBe(1);
-    deps.advance(CACHE_S * 1000);
-    expect(await check(token)).toBe('OK');
-    expect(jwks.hits).toBe(2);
   });
 
   it('shares one fetch between concurrent first requests', async () => {
-    const token = await mint(current, 'k1');
+    const token = await mint(current, 'k1', 10);
     const results = await Promise.all(Array.from({ length: 20 }, () => check(token)));
     expect(results.every((r) => r === 'OK')).toBe(true);
     expect(jwks.hits).toBe(1);
   });
 
-  it('refetches for unknown kids at most once per 30 s, so forged kids cannot flood the JWKS server', async () => {
-    const known = await mint(current, 'k1');
-    const forged = await Promise.all(['x1', 'x2', 'x3'].map((kid) => mint(current, kid)));
-    expect(await check(known)).toBe('OK');
-    deps.advance(jwksRefetchMinIntervalS * 1000);
-    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => check(forged[i % 3] ?? '')));
-    expect(new Set(burst)).toEqual(new Set(['UNAUTHORIZED']));
-    expect(jwks.hits).toBe(2);
-    deps.advance(jwksRefetchMinIntervalS * 1000 - 1);
-    expect(await check(forged[0] ?? '')).toBe('UNAUTHORIZED');
-    expect(jwks.hits).toBe(2);
-    deps.advance(1);
-    expect(await check(forged[1] ?? '')).toBe('UNAUTHORIZED');
-    expect(jwks.hits).toBe(3);
+  it('fetches again every jwksCacheS without traffic, and refuses a remembered token once its key left the JWKS', async () => {
+    const token = await mint(current, 'k1', 10);
+    const fast = start(jwksUrl, 1);
+    expect(await check(token, fast)).toBe('OK');
+    const hits = jwks.hits;
+    await eventually(() => expect(jwks.hits).toBeGreaterThanOrEqual(hits + 1), 5_000);
+
+    // The key is revoked: the next fetch, at most 1 s away, takes it away from every token.
+    jwks.body = JSON.stringify({ keys: [rotatedJwk] });
+    const revokedAt = Date.now();
+    await eventually(async () => expect(await check(token, fast)).toBe('UNAUTHORIZED'), 5_000);
+    expect(Date.now() - revokedAt).toBeLessThan(2_500);
   });
 
-  it('accepts a token signed with a newly published key once the refetch for its kid shows it', async () => {
-    expect(await check(await mint(current, 'k1'))).toBe('OK');
-    jwks.body = JSON.stringify({ keys: [currentJwk, rotatedJwk] });
+  it('refuses a token with an unknown kid issued before the last fetch at once, without fetching again', async () => {
+    expect(await check(await mint(current, 'k1', 10))).toBe('OK');
+    deps.advance(jwksRefetchMinIntervalS * 1000);
+    const forged = await Promise.all(['x1', 'x2', 'x3'].map((kid) => mint(current, kid, 40)));
+    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => check(forged[i % 3] ?? '')));
+    expect(new Set(burst)).toEqual(new Set(['UNAUTHORIZED']));
+    expect(await check(await mint(current, 'x4', 0, null))).toBe('UNAUTHORIZED');
+    expect(jwks.hits).toBe(1);
+  });
+
+  it('accepts a token of a key published after the last fetch by fetching again for it', async () => {
+    expect(await check(await mint(current, 'k1', 10))).toBe('OK');
+    jwks.body = JSON.stringify({ keys: [rotatedJwk, currentJwk] });
     deps.advance(jwksRefetchMinIntervalS * 1000);
     expect(await check(await mint(rotated, 'k2'))).toBe('OK');
     expect(await check(await mint(current, 'k1'))).toBe('OK');
     expect(jwks.hits).toBe(2);
   });
 
-  it('answers 401, not 500, and logs a clear warning when the JWKS server is down', async () => {
-    const url = `http://127.0.0.1:${await unusedPort()}/jwks`;
-    const error = await runRequest(
-      jwt(config(url), deps),
-      createTestContext({ headers: { authorization: `Bearer ${await mint(current, 'k1')}` } }),
-    ).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+  it('answers 503 JWKS_UNAVAILABLE with Retry-After to a new kid it may not fetch for yet, and 401 once a fresh fetch lacks it', async () => {
+    expect(await check(await mint(current, 'k1', 10))).toBe('OK');
+    deps.advance(1_000);
+    const newer = await mint(rotated, 'k9');
+    const answers = await Promise.all(Array.from({ length: 10 }, () => check(newer)));
+    expect(new Set(answers)).toEqual(new Set([expect.stringMatching(/^JWKS_UNAVAILABLE retry-after=\d+$/)]));
+    expect(jwks.hits).toBe(1);
+    deps.advance(jwksRefetchMinIntervalS * 1000);
+    expect(await check(newer)).toBe('UNAUTHORIZED');
+    expect(jwks.hits).toBe(2);
+  });
+
+  it('answers 503 JWKS_UNAVAILABLE with Retry-After, not 401, while the JWKS server is down, and is not ready', async () => {
+    const port = await unusedPort();
+    const url = `http://127.0.0.1:${port}/jwks`;
+    const down = start(url);
+    const token = await mint(current, 'k1', 10);
+
+    expect(await check(token, down)).toBe('JWKS_UNAVAILABLE retry-after=1');
+    expect(down.notReady?.()).toMatch(new RegExp(`^waiting for the JWKS at ${url} \\(last attempt: .+\\)$`));
     expect(deps.logs).toContainEqual({
       level: 'warn',
       msg: expect.stringMatching(/^JWKS fetch failed/),
@@ -136,38 +172,76 @@ describe('jwt with a JWKS URL', () => {
     expect(deps.logs).toContainEqual(
       expect.objectContaining({
         level: 'info',
-        obj: expect.objectContaining({ reason: expect.stringMatching(/JWKS_UNAVAILABLE/) }),
+        msg: 'bearer token not checked',
+        obj: expect.objectContaining({ reason: expect.stringMatching(/could not be fetched yet/) }),
+      }),
+    );
+
+    // The server comes up on that port: the retry a second later finds it.
+    const late = createServer((_req, res) => res.end(JSON.stringify({ keys: [currentJwk] })));
+    late.listen(port, '127.0.0.1');
+    await once(late, 'listening');
+    try {
+      await eventually(() => expect(down.notReady?.()).toBeUndefined(), 5_000);
+      expect(await check(token, down)).toBe('OK');
+    } finally {
+      late.closeAllConnections();
+      late.close();
+    }
+  });
+
+  it('keeps accepting tokens with the last keys fetched when a later fetch fails', async () => {
+    const token = await mint(current, 'k1', 10);
+    const fast = start(jwksUrl, 1);
+    expect(await check(token, fast)).toBe('OK');
+    jwks.status = 503;
+    await eventually(
+      () =>
+        expect(deps.logs).toContainEqual(
+          expect.objectContaining({ level: 'warn', obj: expect.objectContaining({ usingCachedKeys: true }) }),
+        ),
+      5_000,
+    );
+    expect(await check(token, fast)).toBe('OK');
+    expect(fast.notReady?.()).toBeUndefined();
+  });
+
+  it('answers 503 and warns when the JWKS document is not a key set', async () => {
+    jwks.body = JSON.stringify({ issuer: ISSUER });
+    const bad = start(jwksUrl);
+    expect(await check(await mint(current, 'k1', 10), bad)).toMatch(/^JWKS_UNAVAILABLE/);
+    expect(deps.logs.some((l) => l.level === 'warn' && /malformed/.test(JSON.stringify(l.obj)))).toBe(true);
+  });
+});
+
+describe('jwt with a retired key', () => {
+  const retiredAtS = () => Math.floor(deps.now() / 1000) - 60;
+
+  beforeEach(() => {
+    jwks.body = JSON.stringify({ keys: [rotatedJwk, { ...currentJwk, [RETIRED_AT]: retiredAtS() }] });
+    plugin = start(jwksUrl);
+  });
+
+  it('accepts a token the key signed before its retirement', async () => {
+    expect(await check(await mint(current, 'k1', 0, retiredAtS()))).toBe('OK');
+    expect(await check(await mint(current, 'k1', 0, retiredAtS() - 300))).toBe('OK');
+  });
+
+  it('refuses a token signed after the key was retired, as a leaked key would sign it', async () => {
+    expect(await check(await mint(current, 'k1', 0, retiredAtS() + 1))).toBe('UNAUTHORIZED');
+    expect(await check(await mint(current, 'k1'))).toBe('UNAUTHORIZED');
+    expect(deps.logs).toContainEqual(
+      expect.objectContaining({
+        obj: expect.objectContaining({ reason: 'signed after its key k1 was retired' }),
       }),
     );
   });
 
-  it('waits before trying a failed JWKS fetch again, then recovers', async () => {
-    const token = await mint(current, 'k1');
-    jwks.status = 503;
-    expect(await check(token)).toBe('UNAUTHORIZED');
-    expect(await check(token)).toBe('UNAUTHORIZED');
-    expect(jwks.hits).toBe(1);
-    jwks.status = 200;
-    deps.advance(jwksRetryAfterFailureS * 1000);
-    expect(await check(token)).toBe('OK');
-    expect(jwks.hits).toBe(2);
+  it('refuses a token of a retired key that does not say when it was issued', async () => {
+    expect(await check(await mint(current, 'k1', 0, null))).toBe('UNAUTHORIZED');
   });
 
-  it('keeps accepting tokens with the last keys fetched when a refresh fails', async () => {
-    const token = await mint(current, 'k1');
-    expect(await check(token)).toBe('OK');
-    jwks.status = 503;
-    deps.advance(CACHE_S * 1000);
-    expect(await check(token)).toBe('OK');
-    expect(jwks.hits).toBe(2);
-    expect(deps.logs).toContainEqual(
-      expect.objectContaining({ level: 'warn', obj: expect.objectContaining({ usingCachedKeys: true }) }),
-    );
-  });
-
-  it('rejects tokens and warns when the JWKS document is not a key set', async () => {
-    jwks.body = JSON.stringify({ issuer: ISSUER });
-    expect(await check(await mint(current, 'k1'))).toBe('UNAUTHORIZED');
-    expect(deps.logs.some((l) => l.level === 'warn' && /malformed/.test(JSON.stringify(l.obj)))).toBe(true);
+  it('still accepts tokens of the active key issued now', async () => {
+    expect(await check(await mint(rotated, 'k2'))).toBe('OK');
   });
 });

@@ -1,4 +1,5 @@
 import {
+  base64url,
   type CryptoKey,
   createLocalJWKSet,
   errors,
@@ -11,16 +12,40 @@ import { PLUGIN_DEFAULTS } from '../../defaults.ts';
 import type { PluginDeps } from '../../plugin.ts';
 import { PluginConfigError } from '../plugin-config-error.ts';
 
-/** Finds the key that verifies a token, from its protected header (`alg`, `kid`). */
-export type KeySource = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+/**
+ * The non-standard JWK member with which a key service publishes a retired key's retirement: a
+ * NumericDate after which no genuine token is signed with the key (its retirement plus the time
+ * the service's replicas may still sign with it). Tokens issued later were minted by someone else.
+ */
+export const RETIRED_AT = 'flotilla_retired_at';
 
-/** No verification keys are known: the JWKS has never been fetched successfully. */
+/** Where the keys that verify tokens come from. */
+export interface KeySource {
+  /** Finds the key that verifies a token, from its protected header (`alg`, `kid`). */
+  readonly key: (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+  /** The `flotilla_retired_at` of the key `kid`, when it is a retired key. */
+  retiredAtS(kid: string | undefined): number | undefined;
+  /** Why tokens cannot be verified yet (no keys fetched so far), or undefined when they can. */
+  notReady(): string | undefined;
+  /** Calls `listener` whenever the keys change (a key was added, retired or revoked). */
+  onChange(listener: () => void): void;
+  /** Stops fetching. */
+  close(): void;
+}
+
+/**
+ * The keys cannot be had right now: the JWKS was never fetched, or the token may be signed by a
+ * key newer than the last keys fetched and they cannot be fetched again yet. Temporary: the
+ * client should retry after `retryAfterS`.
+ */
 export class JwksUnavailableError extends Error {
   readonly code = 'JWKS_UNAVAILABLE';
+  readonly retryAfterS: number;
 
-  constructor(url: string) {
-    super(`no verification keys: the JWKS at ${url} could not be fetched yet`);
+  constructor(message: string, retryAfterS: number) {
+    super(message);
     this.name = 'JwksUnavailableError';
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -31,71 +56,172 @@ export function staticKeys(keys: Record<string, unknown>[]): KeySource {
       throw new PluginConfigError('jwt', `keys[${i}] is a private or symmetric key; list public keys only`);
     }
   }
+  let keySet: LocalJWKSet;
   try {
-    return createLocalJWKSet({ keys } as JSONWebKeySet);
+    keySet = createLocalJWKSet({ keys } as JSONWebKeySet);
   } catch (cause) {
     throw new PluginConfigError('jwt', `keys are not a valid JWK set (${(cause as Error).message})`, {
       cause,
     });
   }
+  const retired = retirementsOf(keys);
+  return {
+    key: keySet,
+    retiredAtS: (kid) => (kid === undefined ? undefined : retired.get(kid)),
+    notReady: () => undefined,
+    onChange: () => {},
+    close: () => {},
+  };
 }
 
 /**
- * A key source over a JWKS document fetched through `deps.fetchJson` and cached for `cacheS`.
+ * A key source over a JWKS document fetched through `deps.fetchJson`: at once, then again in the
+ * background every `cacheS` (so a revoked key leaves every gateway replica within `cacheS` plus
+ * one fetch, whether or not traffic flows), and `jwksRetryAfterFailureS` after a failed fetch.
+ * The last good keys stay in use while fetches fail.
  *
- * A token whose `kid` is unknown triggers one refetch (keys may have rotated), but fetches are at
- * least `jwksRefetchMinIntervalS` apart, so a stream of forged `kid`s cannot flood the JWKS server.
- * After a failed fetch the last good keys stay in use and the next attempt waits
- * `jwksRetryAfterFailureS`; concurrent requests share one fetch.
+ * A token whose `kid` is unknown is refused (401) only when the keys were fetched after the token
+ * was issued: then its key is really not published. A token issued after the last fetch may be
+ * signed by a key published since (a rotation), so it triggers one fetch, at most once per
+ * `jwksRefetchMinIntervalS` (a stream of forged `kid`s cannot flood the JWKS server); when no
+ * fetch is allowed or it fails, the answer is JwksUnavailableError, a 503 to retry.
  */
-export function remoteKeys(url: string, cacheS: number, deps: PluginDeps): KeySource {
+export function remoteKeys(
+  url: string,
+  options: { cacheS: number; clockSkewS: number },
+  deps: PluginDeps,
+): KeySource {
+  const { cacheS, clockSkewS } = options;
   const { jwksFetchTimeoutMs, jwksRefetchMinIntervalS, jwksRetryAfterFailureS } = PLUGIN_DEFAULTS.jwt;
   let keySet: LocalJWKSet | undefined;
+  let retired = new Map<string, number>();
+  let documentText = '';
+  /** When the fetch that got the keys in use started. */
   let fetchedAtMs = Number.NEGATIVE_INFINITY;
-  let nextAttemptAtMs = Number.NEGATIVE_INFINITY;
+  let lastAttemptAtMs = Number.NEGATIVE_INFINITY;
+  let lastError: string | undefined;
   let inflight: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let nextFetchAtMs = Number.NEGATIVE_INFINITY;
+  let closed = false;
+  const listeners: (() => void)[] = [];
 
   async function fetchKeys(): Promise<void> {
     const startedMs = deps.now();
+    lastAttemptAtMs = startedMs;
     try {
-      keySet = createLocalJWKSet((await deps.fetchJson(url, jwksFetchTimeoutMs)) as JSONWebKeySet);
+      const document = (await deps.fetchJson(url, jwksFetchTimeoutMs)) as JSONWebKeySet;
+      const next = createLocalJWKSet(document);
+      const text = JSON.stringify(document.keys);
+      const changed = keySet !== undefined && text !== documentText;
+      keySet = next;
+      retired = retirementsOf(document.keys as unknown as Record<string, unknown>[]);
+      documentText = text;
       fetchedAtMs = startedMs;
-      nextAttemptAtMs = startedMs + jwksRefetchMinIntervalS * 1000;
+      if (lastError !== undefined) deps.log.info({ plugin: 'jwt', jwksUrl: url }, 'JWKS fetched again');
+      lastError = undefined;
+      if (changed) for (const listener of listeners) listener();
+      schedule(cacheS * 1000);
     } catch (cause) {
-      nextAttemptAtMs = startedMs + jwksRetryAfterFailureS * 1000;
+      lastError = (cause as Error).message;
       deps.log.warn(
-        {
-          plugin: 'jwt',
-          jwksUrl: url,
-          error: (cause as Error).message,
-          usingCachedKeys: keySet !== undefined,
-        },
+        { plugin: 'jwt', jwksUrl: url, error: lastError, usingCachedKeys: keySet !== undefined },
         'JWKS fetch failed; tokens are checked against the last keys fetched, if any',
       );
+      schedule(jwksRetryAfterFailureS * 1000);
     }
   }
 
-  function refresh(): Promise<void> {
-    if (inflight === undefined && deps.now() >= nextAttemptAtMs) {
-      inflight = fetchKeys().finally(() => {
-        inflight = undefined;
-      });
-    }
-    return inflight ?? Promise.resolve();
+  function fetchNow(): Promise<void> {
+    inflight ??= fetchKeys().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
   }
 
-  return async (header, token) => {
-    if (keySet === undefined || deps.now() - fetchedAtMs >= cacheS * 1000) await refresh();
-    const known = keySet;
-    if (known === undefined) throw new JwksUnavailableError(url);
-    try {
-      return await known(header, token);
-    } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
-      await refresh();
-      const latest = keySet;
-      if (latest === undefined || latest === known) throw error;
-      return latest(header, token);
-    }
+  function schedule(delayMs: number): void {
+    clearTimeout(timer);
+    if (closed) return;
+    nextFetchAtMs = deps.now() + delayMs;
+    timer = setTimeout(() => void fetchNow(), delayMs);
+    timer.unref();
+  }
+
+  /** Seconds until the keys are fetched next (or may be, at `mayFetchAtMs`), at least 1: what Retry-After says. */
+  const retryAfterS = (mayFetchAtMs = nextFetchAtMs): number =>
+    Math.max(1, Math.ceil((Math.min(nextFetchAtMs, mayFetchAtMs) - deps.now()) / 1000));
+
+  void fetchNow();
+
+  return {
+    async key(header, token) {
+      // Requests that arrive while the first fetch runs wait for it rather than fail.
+      if (keySet === undefined && inflight !== undefined) await inflight;
+      const known = keySet;
+      if (known === undefined) {
+        throw new JwksUnavailableError(
+          `no verification keys: the JWKS at ${url} could not be fetched yet (${lastError ?? 'fetching'})`,
+          retryAfterS(),
+        );
+      }
+      try {
+        return await known(header, token);
+      } catch (error) {
+        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        // A fetch that started after the request arrived is fresh enough, whatever the iat says.
+        const arrivedAtMs = deps.now();
+        const iatMs = issuedAtMsOf(token, arrivedAtMs + clockSkewS * 1000);
+        const issuedAtMs = iatMs === undefined ? undefined : Math.min(iatMs, arrivedAtMs);
+        if (issuedAtMs === undefined || issuedAtMs <= fetchedAtMs) throw error;
+        if (inflight === undefined && deps.now() - lastAttemptAtMs >= jwksRefetchMinIntervalS * 1000) {
+          await fetchNow();
+        } else if (inflight !== undefined) {
+          await inflight;
+        }
+        if (issuedAtMs <= fetchedAtMs) return keySet!(header, token);
+        throw new JwksUnavailableError(
+          `the token's key ${header.kid ?? '(no kid)'} may be newer than the keys fetched from ${url}`,
+          retryAfterS(lastAttemptAtMs + jwksRefetchMinIntervalS * 1000),
+        );
+      }
+    },
+    retiredAtS: (kid) => (kid === undefined ? undefined : retired.get(kid)),
+    notReady: () =>
+      keySet !== undefined
+        ? undefined
+        : `waiting for the JWKS at ${url} (${lastError ? `last attempt: ${lastError}` : 'fetching'})`,
+    onChange(listener) {
+      listeners.push(listener);
+    },
+    close() {
+      closed = true;
+      clearTimeout(timer);
+    },
   };
+}
+
+/** Retirement bounds by kid, from the keys that carry a numeric `flotilla_retired_at`. */
+function retirementsOf(keys: Record<string, unknown>[]): Map<string, number> {
+  const retired = new Map<string, number>();
+  for (const key of keys) {
+    const at = key[RETIRED_AT];
+    if (typeof key.kid === 'string' && typeof at === 'number' && Number.isFinite(at))
+      retired.set(key.kid, at);
+  }
+  return retired;
+}
+
+/**
+ * The latest moment the token may have been issued (its `iat` is whole seconds), read before the
+ * signature is checked; undefined when it has no usable `iat` or claims a time after `latestMs`
+ * (now plus the clock skew), which no genuine token does.
+ */
+function issuedAtMsOf(token: FlattenedJWSInput, latestMs: number): number | undefined {
+  try {
+    const { iat } = JSON.parse(new TextDecoder().decode(base64url.decode(token.payload as string)));
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) return undefined;
+    return iat * 1000 > latestMs ? undefined : (iat + 1) * 1000;
+  } catch {
+    return undefined;
+  }
 }

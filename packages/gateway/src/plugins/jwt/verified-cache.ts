@@ -49,6 +49,11 @@ export class VerifiedCache {
     this.#entries.set(token, entry);
   }
 
+  /** Forgets every token: the keys that verified them changed. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
   get size(): number {
     return this.#entries.size;
   }
