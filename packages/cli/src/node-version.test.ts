@@ -114,7 +114,7 @@ describe('on Node 20 from the npm registry', () => {
     expectTheOneLine(result);
   });
 
-  it.each([['start'], ['test']])(
+  it.for(['start', 'test'])(
     'npm %s says the one line instead of crashing on a .ts file, and fails',
     async (script, context) => {
       if (unavailable) context.skip(unavailable);
