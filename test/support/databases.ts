@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { testClient } from './pg-pool.ts';
 
 /** One more database on a test server, for a test that needs several (a service's, the bus's). */
 export interface ExtraDatabase {
@@ -22,7 +23,7 @@ export async function createExtraDatabase(serverUrl: string, prefix: string): Pr
 }
 
 async function admin(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
+  const client = testClient({ connectionString: serverUrl });
   await client.connect();
   try {
     await client.query(sql);

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { testClient } from './pg-pool.ts';
 
 /** A PostgreSQL database of a test's own. */
 export interface TestPostgres {
@@ -72,7 +73,7 @@ async function startEmbedded(): Promise<TestPostgres> {
 }
 
 async function withClient(url: string, work: (client: pg.Client) => Promise<unknown>): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+  const client = testClient({ connectionString: url });
   await client.connect();
   try {
     await work(client);

@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createExtraDatabase, type ExtraDatabase } from '../../../test/support/databases.ts';
 import { eventually } from '../../../test/support/eventually.ts';
+import { testClient, testPool } from '../../../test/support/pg-pool.ts';
 import { startTestPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { createService, type Service } from './service.ts';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -30,16 +32,18 @@ beforeAll(async () => {
     join(migrations, '001_notes.sql'),
     'CREATE TABLE notes (order_id text NOT NULL, event_id uuid NOT NULL, traceparent text)',
   );
-  notes = new pg.Pool({ connectionString: notificationsDb.url, max: 1 });
+  notes = testPool({ connectionString: notificationsDb.url, max: 1 });
 });
 
-afterAll(async () => {
-  await Promise.all(running.splice(0).map((s) => s.stop()));
-  await notes?.end();
-  await Promise.all([ordersDb, notificationsDb, busDb].map((db) => db?.drop()));
-  await postgres?.stop();
-  rmSync(migrations, { recursive: true, force: true });
-});
+afterAll(() =>
+  inOrder([
+    () => Promise.all(running.splice(0).map((s) => s.stop())),
+    () => notes?.end(),
+    () => Promise.all([ordersDb, notificationsDb, busDb].map((db) => db?.drop())),
+    () => postgres?.stop(),
+    () => rmSync(migrations, { recursive: true, force: true }),
+  ]),
+);
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
@@ -157,7 +161,7 @@ describe('service events', () => {
     expect(await notifications.stop()).toBe(true);
     expect(await notesFor(id)).toHaveLength(1);
     // Acked, not left on the bus to be delivered again after a lease runs out.
-    const bus = new pg.Client({ connectionString: busDb.url });
+    const bus = testClient({ connectionString: busDb.url });
     await bus.connect();
     const { rows } = await bus.query(
       "SELECT count(*)::int AS n FROM flotilla_bus_messages WHERE subscription = 'notifications'",

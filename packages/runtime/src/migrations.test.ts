@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testClient, testPool } from '../../../test/support/pg-pool.ts';
 import { startTestPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { createService, type Service } from './service.ts';
 
 let postgres: TestPostgres;
@@ -14,10 +15,7 @@ beforeAll(async () => {
   postgres = await startTestPostgres();
 });
 
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  await postgres?.stop();
-});
+afterAll(() => inOrder([...cleanups.reverse(), () => postgres?.stop()]));
 
 /** A database and a migrations directory of the test's own. */
 async function fixture(files: Record<string, string>): Promise<{ url: string; dir: string; query: Query }> {
@@ -27,7 +25,7 @@ async function fixture(files: Record<string, string>): Promise<{ url: string; di
   url.pathname = `/${name}`;
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-migrations-'));
   for (const [file, sql] of Object.entries(files)) writeFileSync(join(dir, file), sql);
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+  const pool = testPool({ connectionString: url.toString(), max: 1 });
   cleanups.push(
     () => admin(`DROP DATABASE ${name} WITH (FORCE)`),
     () => rmSync(dir, { recursive: true, force: true }),
@@ -37,7 +35,7 @@ async function fixture(files: Record<string, string>): Promise<{ url: string; di
 }
 
 async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: postgres.url });
+  const client = testClient({ connectionString: postgres.url });
   await client.connect();
   try {
     await client.query(sql);

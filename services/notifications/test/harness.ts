@@ -6,6 +6,7 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { createExtraDatabase } from '../../../test/support/databases.ts';
 import { startTestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { buildNotificationsService } from '../src/app.ts';
 
 /** A message the test SMTP server accepted. */
@@ -123,11 +124,13 @@ export async function startNotifications(): Promise<Bench> {
     },
     sql: async (text, params) => (await service.db.query(text, params)).rows,
     async stop() {
-      await service.stop();
-      await bus.close();
-      await smtp.close();
-      await Promise.all([db.drop(), busDb.drop()]);
-      await postgres.stop();
+      await inOrder([
+        () => service.stop(),
+        () => bus.close(),
+        () => smtp.close(),
+        () => Promise.all([db.drop(), busDb.drop()]),
+        () => postgres.stop(),
+      ]);
     },
   };
 }

@@ -6,6 +6,7 @@ import { PLAINTEXT_MESH, type RoutingTable, serviceRoutesOf } from '@flotilla/sp
 import { buildPaymentsService } from '../../payments/src/app.ts';
 import { createExtraDatabase } from '../../../test/support/databases.ts';
 import { startTestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { buildOrdersService } from '../src/app.ts';
 
 /** An answer of the orders service: status, headers, the body as sent and parsed. */
@@ -147,13 +148,15 @@ export async function startShop(ordersEnv: Record<string, string> = {}): Promise
       return res.body;
     },
     async stop() {
-      await Promise.all(listeners.map((l) => l.stop()));
-      await bus.close();
-      await orders.stop();
-      await payments.stop();
-      await mesh.close();
-      await Promise.all([ordersDb, paymentsDb, busDb].map((db) => db!.drop()));
-      await postgres.stop();
+      await inOrder([
+        () => Promise.all(listeners.map((l) => l.stop())),
+        () => bus.close(),
+        () => orders.stop(),
+        () => payments.stop(),
+        () => mesh.close(),
+        () => Promise.all([ordersDb, paymentsDb, busDb].map((db) => db!.drop())),
+        () => postgres.stop(),
+      ]);
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Service } from '@flotilla/runtime';
 import { startTestPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { buildPaymentsService } from '../src/app.ts';
 
 /** An answer of the payments service, its JSON body parsed. */
@@ -35,10 +36,8 @@ export interface Payments extends Instance {
 export async function startPayments(): Promise<Payments> {
   const postgres = await startTestPostgres();
   const instances: Instance[] = [];
-  const stop = async () => {
-    await Promise.all(instances.map((i) => i.service.stop()));
-    await postgres.stop();
-  };
+  const stop = () =>
+    inOrder([() => Promise.all(instances.map((i) => i.service.stop())), () => postgres.stop()]);
   try {
     const replica = async () => {
       const instance = await startInstance(postgres);

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Service } from '@flotilla/runtime';
-import pg from 'pg';
+import type pg from 'pg';
+import { testPool } from '../../../test/support/pg-pool.ts';
 import { startTestPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { inOrder } from '../../../test/support/teardown.ts';
 import { buildUsersService } from './app.ts';
 
 /** An answer of the service, its body parsed. */
@@ -57,7 +59,7 @@ export async function usersTestBed(): Promise<UsersTestBed> {
   const query = async <T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []) => {
     let pool = pools.get(url);
     if (!pool) {
-      pool = new pg.Pool({ connectionString: url, max: 2 });
+      pool = testPool({ connectionString: url, max: 2 });
       pools.set(url, pool);
     }
     return (await pool.query<T>(sql, params)).rows;
@@ -126,13 +128,15 @@ export async function usersTestBed(): Promise<UsersTestBed> {
       return row as never;
     },
     async stop() {
-      await Promise.all(services.map((s) => s.stop()));
       const server = pools.get(postgres.url);
-      await Promise.all([...pools].filter(([url]) => url !== postgres.url).map(([, p]) => p.end()));
-      // On a shared server (DATABASE_URL set) nobody else would drop them.
-      for (const name of databases) await server?.query(`DROP DATABASE ${name} WITH (FORCE)`);
-      await server?.end();
-      await postgres.stop();
+      await inOrder([
+        () => Promise.all(services.map((s) => s.stop())),
+        () => Promise.all([...pools].filter(([url]) => url !== postgres.url).map(([, p]) => p.end())),
+        // On a shared server (DATABASE_URL set) nobody else would drop them.
+        ...databases.map((name) => () => server?.query(`DROP DATABASE ${name} WITH (FORCE)`)),
+        () => server?.end(),
+        () => postgres.stop(),
+      ]);
     },
   };
 }

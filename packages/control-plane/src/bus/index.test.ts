@@ -9,11 +9,11 @@ import {
 } from '@flotilla/events';
 import { parseSpec, type SystemSpec } from '@flotilla/spec';
 import amqp from 'amqplib';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createExtraDatabase, type ExtraDatabase } from '../../../../test/support/databases.ts';
 import { eventually } from '../../../../test/support/eventually.ts';
+import { testPool } from '../../../../test/support/pg-pool.ts';
 import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
 import { RABBITMQ, rabbitmqReachable } from '../../../../test/support/rabbitmq.ts';
 import { type ApiBackend, ApiError, type ApiServer, startApiServer } from '../api/index.ts';
@@ -201,7 +201,7 @@ describe('dead letters', () => {
   /** A consuming service's database with its event tables, as its runtime leaves them, and a pool on it. */
   async function serviceDatabase(name: string) {
     const db = await database(name);
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const pool = testPool({ connectionString: db.url, max: 1 });
     cleanups.push(() => pool.end());
     await createServiceTables(pool);
     const insert = async (envelope: unknown, error: string, failedAt: string) =>

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createExtraDatabase, type ExtraDatabase } from '../../../../test/support/databases.ts';
 import { eventually } from '../../../../test/support/eventually.ts';
+import { testPool } from '../../../../test/support/pg-pool.ts';
 import { startTestPostgres, type TestPostgres } from '../../../../test/support/postgres.ts';
 import { startTcpProxy, type TcpProxy } from '../../../../test/support/tcp-proxy.ts';
+import { inOrder } from '../../../../test/support/teardown.ts';
 import { listDeadLetters, replayDeadLetters } from '../dead-letters.ts';
 import type { ConsumedMessage, ConsumeOutcome } from '../diagnostics.ts';
 import { createEnvelope, type EventEnvelope } from '../envelope.ts';
@@ -34,20 +36,22 @@ beforeAll(async () => {
     createExtraDatabase(postgres.url, 'consumer'),
     createExtraDatabase(postgres.url, 'bus'),
   ]);
-  db = new pg.Pool({ connectionString: serviceDb.url });
+  db = testPool({ connectionString: serviceDb.url });
   bus = new PostgresBus({ url: busDb.url });
   await createServiceTables(db);
   await db.query('CREATE TABLE effects (event_id uuid NOT NULL, note text)');
   subscribe('flotilla:events:consumed', onConsumed);
 });
 
-afterAll(async () => {
-  unsubscribe('flotilla:events:consumed', onConsumed);
-  await bus?.close();
-  await db?.end();
-  await Promise.all([serviceDb?.drop(), busDb?.drop()]);
-  await postgres?.stop();
-});
+afterAll(() =>
+  inOrder([
+    () => unsubscribe('flotilla:events:consumed', onConsumed),
+    () => bus?.close(),
+    () => db?.end(),
+    () => Promise.all([serviceDb?.drop(), busDb?.drop()]),
+    () => postgres?.stop(),
+  ]),
+);
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -92,8 +96,7 @@ async function proxiedDatabase(): Promise<{ proxy: TcpProxy; proxied: pg.Pool }>
   const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
   url.hostname = proxy.host;
   url.port = String(proxy.port);
-  const proxied = new pg.Pool({ connectionString: url.toString() });
-  proxied.on('error', () => undefined);
+  const proxied = testPool({ connectionString: url.toString() });
   cleanups.push(
     () => proxy.close(),
     () => proxied.end(),
@@ -290,7 +293,7 @@ describe('inbox consumer', () => {
 describe('dead letters of a service that never consumed', () => {
   it('lists none and replays none instead of failing on the missing table', async () => {
     const fresh = await createExtraDatabase(postgres.url, 'fresh');
-    const freshDb = new pg.Pool({ connectionString: fresh.url });
+    const freshDb = testPool({ connectionString: fresh.url });
     try {
       expect(await listDeadLetters(freshDb)).toEqual([]);
       expect(await replayDeadLetters(freshDb, bus)).toEqual([]);
