@@ -41,8 +41,14 @@ interface Pass {
  * commit) and at least every pollIntervalMs. Each pass claims a batch with FOR UPDATE SKIP
  * LOCKED, so relays of other replicas take other rows, publishes them, deletes those the bus
  * confirmed and commits. While the bus refuses events they stay in the outbox and the relay backs
- * off, ignoring notifications, until a pass succeeds. A crash between a publish and the commit
- * publishes the event again: consumers' inboxes drop the duplicate.
+ * off, ignoring notifications, until a pass succeeds.
+ *
+ * Publishing is at least once: a row is deleted only after the bus confirmed its event and the
+ * deletion committed. An event in flight when that fails (the connection to the bus dropped before
+ * the confirm came back, or the relay crashed or lost its database before the commit) stays in the
+ * outbox and is published again: one more copy per failure it was in flight through, so at most a
+ * batch of copies per failure. Consumers' inboxes drop the duplicates by event id. No order is
+ * promised: a batch is published concurrently and replicas' relays publish side by side.
  */
 export class OutboxRelay {
   readonly #db: pg.Pool;
