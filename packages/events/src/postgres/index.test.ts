@@ -114,6 +114,53 @@ describe('postgres bus', () => {
     }
   });
 
+  it('keeps delivering at once after every backend of its database is terminated, as a restart of PostgreSQL would', async () => {
+    const name = `bus_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: postgres.url });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    // Polls too rarely to matter: an event arrives within the test only through LISTEN.
+    const bus = new PostgresBus({ url: urlOf(undefined, name), pollIntervalMs: 60_000 });
+    const sub = `terminated-${randomBytes(4).toString('hex')}`;
+    const arrived = new Set<string>();
+    const publish = async (publisher: PostgresBus) => {
+      const e = createEnvelope({ type: 'backend.terminated', source: '/test/terminated', data: {} });
+      await publisher.publish(e);
+      return e.id;
+    };
+    try {
+      await bus.declare(sub, ['backend.terminated']);
+      await bus.consume(sub, async (d) => {
+        arrived.add((d.body as { id: string }).id);
+        await d.ack();
+      });
+      const first = await publish(bus);
+      await eventually(() => expect(arrived.has(first)).toBe(true));
+
+      const { rows } = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name],
+      );
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+
+      const direct = new PostgresBus({ url: urlOf(undefined, name) });
+      try {
+        const second = await publish(direct);
+        await eventually(() => expect(arrived.has(second)).toBe(true), 10_000);
+        // And through the bus whose connections were all cut: its pool opens new ones.
+        const third = await eventually(() => publish(bus), 10_000);
+        await eventually(() => expect(arrived.has(third)).toBe(true), 10_000);
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await bus.close();
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
   it('hands an unsettled delivery back at once when its handler returns without settling it', async () => {
     const bus = new PostgresBus({ url: postgres.url });
     const sub = `unsettled-${randomBytes(4).toString('hex')}`;

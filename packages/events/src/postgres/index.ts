@@ -68,6 +68,13 @@ export class PostgresBus implements Bus {
     });
     // An idle connection that breaks emits here; unhandled, that would end the process.
     this.#pool.on('error', (err) => this.#log.warn({ err }, 'idle bus connection failed'));
+    // pg-pool listens only while a client is idle, and a connection that breaks while checked out
+    // (a terminated backend between two statements of createTables' transaction) emits on the
+    // client. Its statements fail on their own and pg-pool discards it on release; this listener
+    // only keeps the error from ending the process.
+    this.#pool.on('connect', (client) =>
+      client.on('error', (err) => this.#log.debug({ err }, 'bus connection failed while in use')),
+    );
   }
 
   async declare(subscription: string, types: readonly string[]): Promise<void> {
