@@ -82,7 +82,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const parts: Parts = {};
   let workloads: Workload[] = [];
   let identity: MeshIdentity | undefined;
-  let postgresStatus: SystemStatus['postgres'] = { mode: 'none', host: null, port: null };
   let gatewayUrl = '';
   let stopping: Promise<void> | undefined;
   let up = false;
@@ -102,7 +101,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       startedAt,
       adminUrl: parts.api?.url ?? '',
       gatewayUrl,
-      postgres: postgresStatus,
+      postgres: parts.postgres?.status() ?? { mode: 'none', host: null, port: null },
       mail: parts.mail,
       bus: parts.bus?.status,
       ejections: identity?.ejections() ?? new Map(),
@@ -183,7 +182,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     const postgres = await startPostgres(spec, { ...CONTROL_PLANE_DEFAULTS.postgres, log, progress });
     parts.postgres = postgres;
-    postgresStatus = postgres.status;
     // Before any instance: a subscription declared now holds what producers publish while consumers start.
     parts.bus = await startBus(spec, {
       busUrl: postgres.busUrl,

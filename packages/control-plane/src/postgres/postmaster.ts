@@ -1,8 +1,9 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isProcessAlive } from '../state/index.ts';
+import { isRunning, processGroupOf, signalGroup } from '../supervisor/process-group.ts';
 
 const POLL_MS = 50;
 
@@ -54,6 +55,41 @@ export async function stopPostmaster(pid: number, timeoutMs: number, log: Logger
     if (next) log.warn({ pid }, `PostgreSQL did not finish ${name} in ${timeoutMs} ms; trying ${next.name}`);
   }
   throw new Error(`PostgreSQL (pid ${pid}) was still running ${timeoutMs} ms after SIGKILL`);
+}
+
+/**
+ * Clears what a postmaster that died without shutting down (kill -9, the OOM killer) leaves
+ * behind, so that a new one can start on the same data directory and port:
+ *
+ * - Its backends and helpers, in the process group it led. They notice their parent is gone only
+ *   at their next wait, and until they exit they hold the old shared memory, which a new server
+ *   refuses to start beside. Without the postmaster they can serve no one, and the new server's
+ *   crash recovery replays the WAL either way, so they are killed rather than waited for.
+ * - Its `postmaster.pid`, once the pid in it no longer runs. The server itself removes a lock
+ *   file whose pid is gone, but takes a zombie's pid for a live postmaster and refuses to start;
+ *   an adopted postmaster's zombie stays one when init does not collect it.
+ *
+ * Rejects when the group still runs `timeoutMs` after SIGKILL.
+ */
+export async function clearCrashedPostmaster(dataDir: string, pid: number, timeoutMs: number): Promise<void> {
+  signalGroup(pid, 'SIGKILL');
+  const deadline = Date.now() + timeoutMs;
+  while ((await runningInGroup(pid)).length > 0) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `processes of the PostgreSQL that was pid ${pid} still run ${timeoutMs} ms after SIGKILL: ${(await runningInGroup(pid)).join(', ')}`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
+  const locked = await postmasterPid(dataDir);
+  if (locked !== undefined && !isRunning(locked)) await rm(join(dataDir, 'postmaster.pid'), { force: true });
+}
+
+/** The pids of the process group `group` that still run (zombies left out). */
+async function runningInGroup(group: number): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
+  return pids.filter((pid) => processGroupOf(pid) === group && isRunning(pid));
 }
 
 /**

