@@ -5,6 +5,7 @@ import { USERS_DEFAULTS } from './defaults.ts';
 import { jwksRoute } from './routes/jwks.ts';
 import { meRoute } from './routes/me.ts';
 import { registerRoute } from './routes/register.ts';
+import { revokeKeyRoute } from './routes/revoke-key.ts';
 import { rotateKeysRoute } from './routes/rotate-keys.ts';
 import { tokenRoute } from './routes/token.ts';
 import { readSettings } from './settings.ts';
@@ -36,6 +37,7 @@ export function buildUsersService(options: UsersServiceOptions = {}): Service {
   const keys = signingKeys(service, {
     retentionS: settings.tokenTtlS + settings.keyRetentionMarginS,
     cacheMs: USERS_DEFAULTS.activeKeyCacheMs,
+    signingLagMs: USERS_DEFAULTS.activeKeyCacheMs + USERS_DEFAULTS.signingLagMarginMs,
     log: service.log,
   });
   const credentials = createCredentials(service.db);
@@ -46,6 +48,7 @@ export function buildUsersService(options: UsersServiceOptions = {}): Service {
   meRoute(service);
   jwksRoute(service, { keys });
   rotateKeysRoute(service, { keys });
+  revokeKeyRoute(service, { keys });
 
   // The runtime's start() applies the migrations; the tables exist only after it. Until the key
   // and the admin account exist too, the instance stays unready, so the gateway sends it nothing

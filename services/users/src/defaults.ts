@@ -14,8 +14,17 @@ export const USERS_DEFAULTS = {
   keyRetentionMarginS: 60,
   /** How long a replica signs with the key it last read before looking again for a rotation. */
   activeKeyCacheMs: 2_000,
-  /** `Cache-Control: max-age` of the JWKS, short so that a new key is picked up soon after a rotation. */
-  jwksMaxAgeS: 60,
+  /**
+   * Added to `activeKeyCacheMs` for the time a replica may still sign with a retired key (the read
+   * of the key and the signing take time too): the JWKS's `flotilla_retired_at` is that much later
+   * than the retirement, so no token a replica signed in good faith is refused.
+   */
+  signingLagMarginMs: 1_000,
+  /**
+   * `Cache-Control: max-age` of the JWKS: as short as the gateway's refetch interval (its
+   * `jwksCacheS`), so that a revoked key leaves every cache within seconds.
+   */
+  jwksMaxAgeS: 2,
   /** argon2id at OWASP's minimum for it (m = 19 MiB, t = 2, p = 1). */
   argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
   password: { minLength: 12, maxLength: 128 },

@@ -104,3 +104,66 @@ describe('POST /api/identity/v1/keys/rotate', () => {
     expect((await bed.query(a.databaseUrl, 'SELECT kid FROM signing_keys')).length).toBe(before + 2);
   });
 });
+
+describe('the JWKS', () => {
+  it('says until when each retired key signed, its retirement plus the replicas’ 3 s signing lag', async () => {
+    await a.call('POST', ROTATE, { as: admin });
+    const res = await a.call('GET', '/.well-known/jwks.json');
+    const [active, retired] = res.body.keys as Record<string, unknown>[];
+    const { retired_at } = await bed.one<{ retired_at: Date }>(
+      a.databaseUrl,
+      'SELECT retired_at FROM signing_keys WHERE kid = $1',
+      [retired!.kid],
+    );
+
+    expect(active).not.toHaveProperty('flotilla_retired_at');
+    expect(retired!.flotilla_retired_at).toBe(Math.ceil(retired_at.getTime() / 1000 + 3));
+    expect(res.headers.get('cache-control')).toBe('public, max-age=2');
+  });
+});
+
+describe('POST /api/identity/v1/keys/{kid}/revoke', () => {
+  const revoke = (kid: string, as?: As) => a.call('POST', `/api/identity/v1/keys/${kid}/revoke`, { as });
+
+  it('answers 401 to an anonymous call, 403 FORBIDDEN to a customer and 404 KEY_NOT_FOUND to an unknown kid', async () => {
+    const kid = kidOf(await login(a))!;
+    expect((await revoke(kid)).status).toBe(401);
+    expect((await revoke(kid, { subject: admin.subject, roles: ['customer'] })).status).toBe(403);
+    const unknown = await revoke('no-such-kid', admin);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('KEY_NOT_FOUND');
+    expect(await kidsIn(a)).toContain(kid);
+  });
+
+  it('takes the active key out of the JWKS at once, on every replica, and signs with a new key from then on', async () => {
+    const leaked = kidOf(await login(a))!;
+
+    const revoked = await revoke(leaked, admin);
+
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toEqual({ kid: expect.any(String), revoked_kid: leaked });
+    expect(revoked.body.kid).not.toBe(leaked);
+    expect(await kidsIn(a)).not.toContain(leaked);
+    expect(await kidsIn(b)).not.toContain(leaked);
+    expect(kidOf(await login(a))).toBe(revoked.body.kid);
+    const [row] = await bed.query<{ private_jwk: unknown }>(
+      a.databaseUrl,
+      'SELECT private_jwk FROM signing_keys WHERE kid = $1',
+      [leaked],
+    );
+    expect(row!.private_jwk).toBeNull();
+  });
+
+  it('takes a retired key out of the JWKS before its tokens expire, and leaves the active key alone', async () => {
+    const retiredKid = (await a.call('POST', ROTATE, { as: admin })).body.retired_kid as string;
+    const active = kidOf(await login(a));
+    expect(await kidsIn(a)).toContain(retiredKid);
+
+    const revoked = await revoke(retiredKid, admin);
+
+    expect(revoked.body).toEqual({ kid: active, revoked_kid: retiredKid });
+    expect(await kidsIn(a)).not.toContain(retiredKid);
+    expect((await kidsIn(a))[0]).toBe(active);
+    expect((await revoke(retiredKid, admin)).status).toBe(200);
+  });
+});

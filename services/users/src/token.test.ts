@@ -127,7 +127,7 @@ describe('GET /.well-known/jwks.json', () => {
     const res = await users.call('GET', '/.well-known/jwks.json');
 
     expect(res.status).toBe(200);
-    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=2');
     expect(res.body.keys).toEqual([
       {
         kty: 'OKP',
