@@ -1,6 +1,7 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 import CiJsonReporter from './test/vitest/ci-json-reporter.ts';
 import { redactSecrets } from './test/vitest/redact-secrets.ts';
+import { RedactingReporter } from './test/vitest/redacting-reporter.ts';
 
 const E2E = 'test/e2e/**/*.test.ts';
 
@@ -9,9 +10,12 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: process.env.CI
-      ? ['default', new CiJsonReporter({ outputFile: 'test-results.json' })]
-      : ['default'],
+    // The redacting reporter first: it takes credentials out of errors before the others see them.
+    reporters: [
+      new RedactingReporter(),
+      'default',
+      ...(process.env.CI ? [new CiJsonReporter({ outputFile: 'test-results.json' })] : []),
+    ],
     // Still an error (returning nothing keeps it counted), printed without credentials.
     onUnhandledError: (error) => redactSecrets(error),
     projects: [

@@ -70,6 +70,11 @@ describe('a Vitest run with an unhandled error (fixtures run in a child Vitest)'
     expect(output).toContain("password: '[redacted]'");
     expect(output).not.toContain(password);
   });
+
+  it('prints and reports the error of a file that named a URL with its password without the password', () => {
+    expect(output).toMatch(/this fixture fails before its tests, on postgres:\/\/[^:]+:\[redacted\]@/);
+    expect(JSON.stringify(report)).not.toContain(password);
+  });
 });
 
 describe('redactUrls', () => {
