@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { helloSpec, processesOf, repoRoot, tempDir } from './support.ts';
+import { helloSpec, processesOf, repoRoot, stopAsCtrlC, tempDir, waitFor } from './support.ts';
 
 const CLI = join(repoRoot, 'packages/cli/src/main.ts');
 const dirs: string[] = [];
@@ -77,6 +77,7 @@ describe('flotilla up on a port another program holds', () => {
         await held.close();
       }
     },
+    60_000,
   );
 
   it('fails with one line naming the admin port and --admin-port, leaving no process behind', async () => {
@@ -93,5 +94,102 @@ describe('flotilla up on a port another program holds', () => {
     } finally {
       await held.close();
     }
+  }, 60_000);
+});
+
+// One system for both: `up` through a pipe, and `status` from another directory while it runs.
+describe('a system started with its output through a pipe, as `npm start | tee` does', () => {
+  const system = `firstrun-pipe-${process.pid}`;
+  const dir = tempDir();
+  dirs.push(dir);
+  // The user's registry of running systems, here and not in the real home.
+  const stateHome = join(dir, 'xdg-state');
+  const elsewhere = join(dir, 'elsewhere');
+  const file = join(dir, 'flotilla.yaml');
+  let up: ChildProcess | undefined;
+  let stdout = '';
+  let stderr = '';
+
+  const statusFromElsewhere = () =>
+    new Promise<{ code: number | null; stdout: string }>((done) => {
+      const child = spawn(process.execPath, [CLI, 'status'], {
+        cwd: elsewhere,
+        env: { ...process.env, XDG_STATE_HOME: stateHome },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+      });
+      child.on('close', (code) => done({ code, stdout: out }));
+    });
+
+  afterAll(async () => {
+    if (up) await stopAsCtrlC([up], system, dir);
   });
+
+  it('prints only human lines, control-plane logs included, with the summary a terminal gets; flotilla status elsewhere lists it with its spec until it stops', async () => {
+    writeFileSync(file, helloSpec(system));
+    mkdirSync(elsewhere);
+    up = spawn(process.execPath, [CLI, 'up', '-f', file, '--gateway-port', '0', '--admin-port', '0'], {
+      cwd: dir,
+      // At info, the control plane has lines to print: they must be prettified, not JSON.
+      env: { ...process.env, XDG_STATE_HOME: stateHome, FLOTILLA_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    up.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    up.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    await waitFor(
+      'press Ctrl-C to stop',
+      () => stdout.includes('press Ctrl-C to stop') || up!.exitCode !== null,
+      90_000,
+    );
+    expect(up.exitCode, stdout + stderr).toBeNull();
+
+    const listed = await statusFromElsewhere();
+    expect(listed.code).toBe(0);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(`  ${system} `));
+    expect(row, listed.stdout).toBeDefined();
+    const state = JSON.parse(readFileSync(join(dir, '.flotilla/state.json'), 'utf8')) as {
+      adminUrl: string;
+      gatewayUrl: string;
+    };
+    for (const part of [file, join(dir, '.flotilla'), state.adminUrl, state.gatewayUrl])
+      expect(row).toContain(` ${part} `);
+
+    const exited = new Promise((done) => up!.once('close', done));
+    up.kill('SIGINT');
+    await exited;
+    expect(up.exitCode).toBe(0);
+    const afterStop = await statusFromElsewhere();
+    expect(afterStop.code).toBe(1);
+    expect(afterStop.stdout).toContain('no system is running from this user');
+
+    const lines = `${stdout}${stderr}`.split('\n').filter((line) => line.trim() !== '');
+    const json = lines.filter((line) => {
+      try {
+        return typeof JSON.parse(line) === 'object';
+      } catch {
+        return false;
+      }
+    });
+    expect(json).toEqual([]);
+    // The control plane's own lines, prettified as `flotilla logs` shows them, without colour.
+    expect(stderr).toMatch(/^\d\d:\d\d:\d\d control-plane INFO {2}\S/m);
+    expect(stderr).not.toContain('\u001b[');
+    const summary = stdout.split('\n');
+    const ready = summary.findIndex((line) => /^ready in \d+(\.\d)? s$/.test(line));
+    expect(summary.slice(ready, ready + 4)).toEqual([
+      expect.stringMatching(/^ready in /),
+      `  gateway  ${state.gatewayUrl}`,
+      `  admin    ${state.adminUrl}`,
+      'press Ctrl-C to stop',
+    ]);
+    expect(summary).toContain('stopped');
+    expect(processesOf(system, dir)).toEqual([]);
+  }, 180_000);
 });

@@ -20,8 +20,8 @@ export const DEFAULTS = {
   pollIntervalMs: 100,
   /** Lines of the control-plane log shown when a detached start fails. */
   failureLogTailLines: 30,
-  /** Control-plane log level when its logs go to a terminal (progress lines tell the story there). */
-  terminalLogLevel: 'warn',
-  /** Control-plane log level when its logs go to a file or a pipe. */
-  fileLogLevel: 'info',
+  /** Control-plane log level of `up` in the foreground, on a terminal or a pipe (progress lines tell the story there). */
+  foregroundLogLevel: 'warn',
+  /** Control-plane log level of `up --detach`, whose log file is for tools and for looking back. */
+  detachedLogLevel: 'info',
 } as const;

@@ -5,6 +5,7 @@ import { EXIT } from './exit-codes.ts';
 import { portInUse } from './port-in-use.ts';
 import { prettyLogLine } from './pretty-log.ts';
 import { failedInstances, printReady } from './ready-summary.ts';
+import { forgetRunning, recordRunning } from './running-systems.ts';
 import { type DetachMessage, toDetachedParent } from './up-detached.ts';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -43,6 +44,13 @@ export async function runForeground(options: UpOptions): Promise<number> {
     }).catch((error: unknown) => {
       throw portInUse(error, options);
     });
+    const { name, stateDir } = options.system;
+    try {
+      recordRunning({ name, stateDir, pid: process.pid });
+    } catch (error) {
+      // The system runs all the same; only `flotilla status` elsewhere will not know of it.
+      console.error(`warning: cannot record the system for flotilla status: ${(error as Error).message}`);
+    }
     if (signals === 0) {
       printReady({
         elapsedMs: performance.now() - started,
@@ -61,26 +69,29 @@ export async function runForeground(options: UpOptions): Promise<number> {
     console.log('stopped');
     return EXIT.ok;
   } finally {
+    forgetRunning(options.system.stateDir, process.pid);
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
 
 /**
- * The control plane's own logger. On a terminal its lines are prettified like `flotilla logs` and
- * only warnings show by default, since the progress lines already tell the story; elsewhere (the
- * detached log file, a pipe) they stay pino JSON for tools to read.
+ * The control plane's own logger. For a person, on a terminal or through a pipe (`npm start | tee`),
+ * its lines are prettified like `flotilla logs` (coloured on a terminal only) and only warnings show
+ * by default, since the progress lines already tell the story. The detached control plane, started
+ * by `up --detach` with an IPC channel, writes pino JSON to its log file for tools to read.
  */
 function controlPlaneLogger(): Logger {
-  const terminal = Boolean(process.stderr.isTTY);
+  const detached = process.send !== undefined;
   const level =
-    process.env.FLOTILLA_LOG_LEVEL ?? (terminal ? DEFAULTS.terminalLogLevel : DEFAULTS.fileLogLevel);
-  if (!terminal) return pino({ level }, pino.destination({ fd: 2, sync: true }));
+    process.env.FLOTILLA_LOG_LEVEL ?? (detached ? DEFAULTS.detachedLogLevel : DEFAULTS.foregroundLogLevel);
+  if (detached) return pino({ level }, pino.destination({ fd: 2, sync: true }));
+  const color = Boolean(process.stderr.isTTY);
   return pino(
     { level },
     {
       write: (line: string) => {
         const entry = { instance: 'control-plane', at: new Date().toISOString(), line: line.trimEnd() };
-        process.stderr.write(`${prettyLogLine(entry, { color: true })}\n`);
+        process.stderr.write(`${prettyLogLine(entry, { color })}\n`);
       },
     },
   );

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { styleText } from 'node:util';
 import type {
   InstanceStatus,
@@ -7,9 +8,11 @@ import type {
 } from '@flotilla/control-plane/types';
 import { AdminClient } from '../admin-client.ts';
 import { type Command, type CommandSpec, parseCommandArgs } from '../command.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { EXIT } from '../exit-codes.ts';
 import { formatDuration } from '../format-duration.ts';
 import { localTime } from '../local-time.ts';
+import { listRunning, type RunningSystem } from '../running-systems.ts';
 import { FILE_FLAG, stateDirFor } from '../spec-file.ts';
 
 const spec = {
@@ -23,6 +26,10 @@ const spec = {
     'with the reason of the last exit of any instance that is not ready, and, for an instance that some',
     "process's outlier detection keeps out of its balancer, who ejected it and until when.",
     'Exits 1 when the system is not running.',
+    '',
+    'Without --file, with neither flotilla.yaml nor .flotilla/ in the current directory, it lists the systems',
+    'running from this user (each with its spec, state dir, admin and gateway URLs), and exits 1 when',
+    'there is none. They are recorded in $XDG_STATE_HOME/flotilla/running (~/.local/state/flotilla/running).',
   ].join('\n'),
   flags: {
     file: FILE_FLAG,
@@ -37,7 +44,15 @@ export const status: Command = {
   async run(argv) {
     const args = parseCommandArgs(spec, argv);
     if (!args) return EXIT.ok;
-    const system = await AdminClient.connect(stateDirFor(args.values.file)).status();
+    const stateDir = stateDirFor(args.values.file);
+    // A state dir alone still leads to its system: its spec may have been removed while it runs.
+    if (args.values.file === DEFAULTS.specFile && !existsSync(DEFAULTS.specFile) && !existsSync(stateDir)) {
+      const running = listRunning();
+      if (args.values.json) console.log(JSON.stringify({ systems: running }, null, 2));
+      else console.log(renderRunningSystems(running, Date.now()));
+      return running.length > 0 ? EXIT.ok : EXIT.failure;
+    }
+    const system = await AdminClient.connect(stateDir).status();
     if (args.values.json) console.log(JSON.stringify(system, null, 2));
     else console.log(renderStatus(system, Date.now(), Boolean(process.stdout.isTTY)));
     return EXIT.ok;
@@ -104,6 +119,34 @@ export function renderStatus(system: SystemStatus, now: number, color: boolean):
     }
   }
   return lines.join('\n');
+}
+
+/** The systems running from this user, for `flotilla status` where there is no spec. */
+export function renderRunningSystems(systems: readonly RunningSystem[], now: number): string {
+  const here = `no ${DEFAULTS.specFile} in this directory`;
+  if (systems.length === 0) {
+    return `${here}, and no system is running from this user; start one with: flotilla up -f <spec>`;
+  }
+  const n = systems.length;
+  const rows = systems.map((s) => [
+    s.name,
+    s.specFile,
+    s.stateDir,
+    s.adminUrl,
+    s.gatewayUrl,
+    String(s.pid),
+    formatDuration(now - Date.parse(s.startedAt)),
+  ]);
+  const table = [['SYSTEM', 'SPEC', 'STATE DIR', 'ADMIN', 'GATEWAY', 'PID', 'UP'], ...rows];
+  const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+  return [
+    `${here}; ${n} system${n === 1 ? '' : 's'} running from this user:`,
+    ...table.map(
+      (row) =>
+        `  ${row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')}`,
+    ),
+    'see one with: flotilla status -f <spec>',
+  ].join('\n');
 }
 
 /** Where mail goes. A control plane that is still starting (or predates mail) reports none. */

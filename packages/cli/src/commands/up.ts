@@ -22,7 +22,7 @@ const spec = {
     'With --detach it runs in the background, logging to .flotilla/logs/control-plane.log beside the',
     'spec, and returns once the system is ready; stop it with `flotilla down`.',
     '',
-    `The control plane logs at FLOTILLA_LOG_LEVEL (default: ${DEFAULTS.terminalLogLevel} on a terminal, ${DEFAULTS.fileLogLevel} otherwise).`,
+    `The control plane logs at FLOTILLA_LOG_LEVEL (default: ${DEFAULTS.foregroundLogLevel} in the foreground, ${DEFAULTS.detachedLogLevel} with --detach).`,
   ].join('\n'),
   flags: {
     file: FILE_FLAG,
