@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { classifyDatabaseError, type DatabaseFailureKind, databaseFailure } from './database-failure.ts';
-import { DatabasePoolFullError } from './database.ts';
+import { DatabaseAcquireTimeoutError, DatabasePoolFullError } from './database.ts';
 
 /** A PostgreSQL error as pg builds it from the server's ErrorResponse. */
 function sqlstate(code: string, message = 'from the server'): pg.DatabaseError {
@@ -57,6 +57,11 @@ describe('classifyDatabaseError', () => {
       'overloaded',
     ],
     ['the pool queue is full', new DatabasePoolFullError(20), 'overloaded'],
+    [
+      'no connection freed up within the acquire timeout',
+      new DatabaseAcquireTimeoutError(1_000),
+      'overloaded',
+    ],
     [
       'a handler error wrapping 57P01',
       new Error('saving the order failed', { cause: sqlstate('57P01') }),

@@ -14,6 +14,9 @@ export type DatabaseFailureKind =
 /** What pg-pool throws when no connection frees up within `connectionTimeoutMillis`. */
 const POOL_TIMEOUT = 'timeout exceeded when trying to connect';
 
+/** The codes of the runtime pool's own refusals (database.ts). */
+const POOL_REFUSALS = new Set(['FLOTILLA_DATABASE_POOL_FULL', 'FLOTILLA_DATABASE_ACQUIRE_TIMEOUT']);
+
 /**
  * SQLSTATEs of a database that is away or going away: connection exceptions (class 08), the
  * server shutting down or restarting (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
@@ -64,7 +67,8 @@ export function classifyDatabaseError(err: unknown, depth = 0): DatabaseFailureK
     if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code)) return 'unavailable';
     return undefined;
   }
-  if (code === 'FLOTILLA_DATABASE_POOL_FULL' || err.message === POOL_TIMEOUT) return 'overloaded';
+  if ((typeof code === 'string' && POOL_REFUSALS.has(code)) || err.message === POOL_TIMEOUT)
+    return 'overloaded';
   if (typeof code === 'string' && UNAVAILABLE_SYSCALL_CODES.has(code)) return 'unavailable';
   if (UNAVAILABLE_MESSAGES.has(err.message)) return 'unavailable';
   if (err instanceof AggregateError) {

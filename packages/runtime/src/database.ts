@@ -24,10 +24,25 @@ export class DatabasePoolFullError extends Error {
   }
 }
 
+/**
+ * Thrown by `connect()` when every connection of the pool is busy and none freed up within the
+ * acquire timeout: answered 503 OVERLOADED, well before a client would give up.
+ */
+export class DatabaseAcquireTimeoutError extends Error {
+  readonly code = 'FLOTILLA_DATABASE_ACQUIRE_TIMEOUT';
+
+  constructor(waitedMs: number) {
+    super(`No database connection freed up within ${waitedMs} ms: shed this request and retry later.`);
+    this.name = 'DatabaseAcquireTimeoutError';
+  }
+}
+
 /** What a pool needs besides pg's own options. */
 export interface GuardedPoolOptions {
-  /** Requests that may wait for a connection at once; the next one fails with DatabasePoolFullError. */
+  /** Requests that may wait for a busy pool at once; the next one fails with DatabasePoolFullError. */
   waitingMax: number;
+  /** How long a request waits for a busy pool before it fails with DatabaseAcquireTimeoutError. */
+  acquireTimeoutMs: number;
   log: Logger;
 }
 
@@ -40,11 +55,14 @@ export interface GuardedPoolOptions {
  * release() destroys it instead of handing its dead connection to the next request. The queries in
  * flight on it fail on their own, and the request listener answers them 503.
  *
- * It also bounds the queue of requests waiting for a connection (`waitingMax`), shedding load at
- * once rather than after the acquire timeout.
+ * It also sheds load early when every connection is busy: at most `waitingMax` requests wait, each
+ * at most `acquireTimeoutMs`. Opening a new connection keeps pg's own, longer
+ * `connectionTimeoutMillis`: a busy machine may take seconds to start a backend, and start-up
+ * (migrations) must not fail for that.
  */
 export class GuardedPool extends pg.Pool {
   readonly #waitingMax: number;
+  readonly #acquireTimeoutMs: number;
   readonly #log: Logger;
   /** Clients handed out and not yet released. */
   readonly #held = new WeakSet<pg.PoolClient>();
@@ -53,6 +71,7 @@ export class GuardedPool extends pg.Pool {
   constructor(config: pg.PoolConfig, options: GuardedPoolOptions) {
     super(config);
     this.#waitingMax = options.waitingMax;
+    this.#acquireTimeoutMs = options.acquireTimeoutMs;
     this.#log = options.log;
     // An idle client that loses its connection emits here; pg-pool has already removed it.
     this.on('error', (err) => this.#log.warn({ err }, 'idle database connection failed'));
@@ -62,17 +81,41 @@ export class GuardedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    const full = !this.ending && this.waitingCount >= this.#waitingMax;
-    if (callback) {
-      if (full) callback(new DatabasePoolFullError(this.waitingCount), undefined, () => undefined);
-      else
-        super.connect((err, client) =>
-          callback(err, client && this.#guard(client), (e) => client?.release(e as Error)),
-        );
-      return undefined;
-    }
-    if (full) return Promise.reject(new DatabasePoolFullError(this.waitingCount));
-    return super.connect().then((client) => this.#guard(client));
+    const acquired = this.#acquire();
+    if (!callback) return acquired;
+    // pool.query() takes this path; the callback runs outside the promise, as pg-pool runs it.
+    acquired.then(
+      (client) =>
+        process.nextTick(callback, undefined, client, (err?: unknown) => client.release(err as Error)),
+      (err: Error) => process.nextTick(callback, err, undefined, () => undefined),
+    );
+    return undefined;
+  }
+
+  async #acquire(): Promise<pg.PoolClient> {
+    const busy = !this.ending && this.totalCount >= (this.options.max ?? 10) && this.idleCount === 0;
+    if (busy && this.waitingCount >= this.#waitingMax) throw new DatabasePoolFullError(this.waitingCount);
+    const pending = super.connect();
+    if (!busy) return this.#guard(await pending);
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new DatabaseAcquireTimeoutError(this.#acquireTimeoutMs));
+      }, this.#acquireTimeoutMs);
+      pending.then(
+        (client) => {
+          clearTimeout(timer);
+          // pg-pool cannot take a waiter back: the connection it hands too late goes to the next one.
+          if (timedOut) client.release();
+          else resolve(this.#guard(client));
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   #guard(client: pg.PoolClient): pg.PoolClient {
@@ -111,9 +154,13 @@ export function createPool(env: NodeJS.ProcessEnv, identity: InstanceIdentity, l
     {
       connectionString: url,
       max: RUNTIME_DEFAULTS.databasePoolMax,
-      connectionTimeoutMillis: RUNTIME_DEFAULTS.databaseAcquireTimeoutMs,
+      connectionTimeoutMillis: RUNTIME_DEFAULTS.databaseConnectTimeoutMs,
       application_name: identity.instance,
     },
-    { waitingMax: RUNTIME_DEFAULTS.databaseWaitingMax, log },
+    {
+      waitingMax: RUNTIME_DEFAULTS.databaseWaitingMax,
+      acquireTimeoutMs: RUNTIME_DEFAULTS.databaseAcquireTimeoutMs,
+      log,
+    },
   );
 }

@@ -9,14 +9,20 @@ export const RUNTIME_DEFAULTS = {
   /** Connections each instance may hold in its PostgreSQL pool. */
   databasePoolMax: 10,
   /**
-   * How long a request waits for a connection (a free one of the pool, or a new one being opened)
-   * before it is answered 503: well under the seconds a client waits before it gives up, so that
-   * it hears "retry" while retrying still helps. A saturated pool sheds most of its excess through
-   * `databaseWaitingMax` at once; this bounds the wait of those let in.
+   * How long a request waits for a connection while every connection of the pool is busy, before
+   * it is answered 503 OVERLOADED: well under the seconds a client waits before it gives up, so
+   * that it hears "retry" while retrying still helps. `databaseWaitingMax` sheds most of a burst's
+   * excess at once; this bounds the wait of those let in.
    */
   databaseAcquireTimeoutMs: 1_000,
   /**
-   * Requests that may wait for a connection of the pool at once; the next one is answered 503
+   * How long opening a new connection may take (TCP, authentication, a backend started) before it
+   * fails. Longer than the acquire wait: a busy machine can take seconds to start a backend, and
+   * a refused or reset connection fails at once anyway.
+   */
+  databaseConnectTimeoutMs: 5_000,
+  /**
+   * Requests that may wait at once while every connection of the pool is busy; the next one is answered 503
    * OVERLOADED at once, as Envoy's overload manager sheds rather than queues. Two rounds of the
    * pool: a waiter gets its connection after about two handlers' worth of work.
    */
