@@ -56,11 +56,11 @@ describe('a Vitest run with an unhandled error (fixtures run in a child Vitest)'
     await postgres?.stop();
   });
 
-  it('fails, and its totals count the unhandled error and the file that failed before its tests', () => {
+  it('fails, and its totals count the failed test, the unhandled error and the file that failed before its tests', () => {
     expect(output).toContain('terminating connection due to administrator command');
     expect(exitCode).toBe(1);
     expect(report.success).toBe(false);
-    expect(report.totals).toEqual({ passed: 2, failed: 2, skipped: 1, unhandledErrors: 1, failedFiles: 1 });
+    expect(report.totals).toEqual({ passed: 2, failed: 3, skipped: 1, unhandledErrors: 1, failedFiles: 1 });
     expect(report.unhandledErrors).toEqual([
       { name: 'error', message: 'terminating connection due to administrator command' },
     ]);
@@ -71,8 +71,11 @@ describe('a Vitest run with an unhandled error (fixtures run in a child Vitest)'
     expect(output).not.toContain(password);
   });
 
-  it('prints and reports the error of a file that named a URL with its password without the password', () => {
+  it('prints and reports the errors of a file and of an assertion that showed a URL without its password', () => {
     expect(output).toMatch(/this fixture fails before its tests, on postgres:\/\/[^:]+:\[redacted\]@/);
+    expect(output).toMatch(
+      /Expected: "postgres:\/\/somewhere-else\/"\s+Received: "postgres:\/\/[^:]+:\[redacted\]@/,
+    );
     expect(JSON.stringify(report)).not.toContain(password);
   });
 });
