@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createBus } from './create-bus.ts';
 import { PostgresBus } from './postgres/index.ts';
@@ -24,6 +25,23 @@ describe('createBus', () => {
           message: expect.stringContaining('amqp://'),
         }),
       );
+    },
+  );
+
+  it.each(['amqp://app:hunter2-secret@rabbit:not-a-port/', 'postgres://app:hunter2-secret@db:99999999/bus'])(
+    'refuses %j, which does not parse, with an error that carries no password',
+    (url) => {
+      let thrown: unknown;
+      try {
+        createBus({ url, system: 'shop' });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toMatchObject({
+        code: 'EVENTS_BUS_URL_INVALID',
+        message: expect.stringContaining('does not parse'),
+      });
+      expect(inspect(thrown, { depth: 10, showHidden: true })).not.toContain('hunter2-secret');
     },
   );
 });

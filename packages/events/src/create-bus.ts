@@ -16,6 +16,14 @@ export interface CreateBusOptions {
 /** The bus for `url`, picked by its scheme. Nothing connects until first use. */
 export function createBus(options: CreateBusOptions): Bus {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(options.url)?.[1]?.toLowerCase();
+  // Checked here, without the URL in the message: the TypeError of `new URL()` carries the whole
+  // URL, password included, in its `input`, and would print it wherever it is logged as a cause.
+  if (scheme && !URL.canParse(options.url)) {
+    throw new EventsError(
+      'EVENTS_BUS_URL_INVALID',
+      `The ${scheme}:// bus URL does not parse (a port that is not a number, a character to percent-encode in the password?): correct infrastructure.bus in flotilla.yaml, or FLOTILLA_BUS_URL.`,
+    );
+  }
   switch (scheme) {
     case 'postgres':
     case 'postgresql':
