@@ -45,8 +45,9 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
 
   const { verifiedCacheMaxAgeS, verifiedCacheMaxEntries, verifiedCacheMaxTokenLength } = PLUGIN_DEFAULTS.jwt;
   const verified = new VerifiedCache(verifiedCacheMaxEntries, verifiedCacheMaxTokenLength);
-  // A token remembered as verified may have been signed by a key that was just revoked.
-  keys.onChange(() => verified.clear());
+  // The keys the remembered tokens were verified with: when they change, a remembered token may
+  // be one of a key just revoked, so every token is verified again.
+  let verifiedWith = keys.version();
   const skewMs = config.clockSkewS * 1000;
 
   const reject = (requestId: string, reason: string, headers: Record<string, string>): never => {
@@ -63,6 +64,11 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
       const token = BEARER_SCHEME.test(authorization) ? authorization.slice(6).trim() : '';
       if (token === '') return reject(ctx.requestId, 'no bearer token', MISSING);
       const nowMs = deps.now();
+      const keysVersion = keys.version();
+      if (keysVersion !== verifiedWith) {
+        verified.clear();
+        verifiedWith = keysVersion;
+      }
       const known = verified.get(token, nowMs);
       if (known !== undefined) {
         ctx.subject = known.subject;
@@ -101,6 +107,8 @@ export const jwt: PluginFactory<JwtOptions> = (options, deps) => {
       }
       ctx.subject = payload.sub;
       ctx.roles = rolesOf(payload[config.rolesClaim]);
+      // Verified with keys that changed meanwhile: good for this request, not to remember.
+      if (keys.version() !== keysVersion) return;
       verified.set(token, {
         subject: payload.sub!,
         roles: ctx.roles,

@@ -27,8 +27,8 @@ export interface KeySource {
   retiredAtS(kid: string | undefined): number | undefined;
   /** Why tokens cannot be verified yet (no keys fetched so far), or undefined when they can. */
   notReady(): string | undefined;
-  /** Calls `listener` whenever the keys change (a key was added, retired or revoked). */
-  onChange(listener: () => void): void;
+  /** Changes whenever the keys do (a key was added, retired or revoked). */
+  version(): number;
   /** Stops fetching. */
   close(): void;
 }
@@ -69,7 +69,7 @@ export function staticKeys(keys: Record<string, unknown>[]): KeySource {
     key: keySet,
     retiredAtS: (kid) => (kid === undefined ? undefined : retired.get(kid)),
     notReady: () => undefined,
-    onChange: () => {},
+    version: () => 0,
     close: () => {},
   };
 }
@@ -104,7 +104,7 @@ export function remoteKeys(
   let timer: NodeJS.Timeout | undefined;
   let nextFetchAtMs = Number.NEGATIVE_INFINITY;
   let closed = false;
-  const listeners: (() => void)[] = [];
+  let version = 0;
 
   async function fetchKeys(): Promise<void> {
     const startedMs = deps.now();
@@ -113,14 +113,13 @@ export function remoteKeys(
       const document = (await deps.fetchJson(url, jwksFetchTimeoutMs)) as JSONWebKeySet;
       const next = createLocalJWKSet(document);
       const text = JSON.stringify(document.keys);
-      const changed = keySet !== undefined && text !== documentText;
+      if (text !== documentText) version += 1;
       keySet = next;
       retired = retirementsOf(document.keys as unknown as Record<string, unknown>[]);
       documentText = text;
       fetchedAtMs = startedMs;
       if (lastError !== undefined) deps.log.info({ plugin: 'jwt', jwksUrl: url }, 'JWKS fetched again');
       lastError = undefined;
-      if (changed) for (const listener of listeners) listener();
       schedule(cacheS * 1000);
     } catch (cause) {
       lastError = (cause as Error).message;
@@ -190,9 +189,7 @@ export function remoteKeys(
       keySet !== undefined
         ? undefined
         : `waiting for the JWKS at ${url} (${lastError ? `last attempt: ${lastError}` : 'fetching'})`,
-    onChange(listener) {
-      listeners.push(listener);
-    },
+    version: () => version,
     close() {
       closed = true;
       clearTimeout(timer);
