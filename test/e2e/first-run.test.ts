@@ -95,6 +95,27 @@ describe('flotilla up on a port another program holds', () => {
       await held.close();
     }
   }, 60_000);
+
+  it('fails with the same one line with --detach, naming the log, leaving no process behind', async () => {
+    const held = await holdPort();
+    try {
+      const system = `firstrun-detach-${process.pid}`;
+      const result = await upUntilExit(system, [
+        '--detach',
+        '--gateway-port',
+        String(held.port),
+        '--admin-port',
+        '0',
+      ]);
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr.trimEnd().split('\n')).toEqual([
+        `error: port ${held.port} on 127.0.0.1 is in use by another program, so the gateway cannot listen there; choose another with --gateway-port <N> (0 picks a free one) or gateway.listen.port in the spec; full log: .flotilla/logs/control-plane.log`,
+      ]);
+      expect(processesOf(system, result.dir)).toEqual([]);
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
 });
 
 // One system for both: `up` through a pipe, and `status` from another directory while it runs.

@@ -52,6 +52,10 @@ export async function runDetached(options: UpOptions, argv: readonly string[]): 
 
   while (readState(stateDir)?.pid !== child.pid) {
     if (exit !== undefined) {
+      // Its progress was relayed already; an error it explained (a port in use, say) is the one line to show.
+      const explained = lastErrorLine(logFile, logStart);
+      if (explained)
+        throw new CliError('FLOTILLA_START_FAILED', `${explained}; full log: ${displayPath(logFile)}`);
       printLogTail(logFile, logStart);
       throw new CliError(
         'FLOTILLA_START_FAILED',
@@ -91,9 +95,21 @@ function sizeOf(file: string): number {
   }
 }
 
+/** The lines this run added to the log. */
+function addedLines(logFile: string, from: number): string[] {
+  return readFileSync(logFile).subarray(from).toString('utf8').trimEnd().split('\n');
+}
+
+/** What the last `error: ...` line this run wrote says, if it wrote one. */
+function lastErrorLine(logFile: string, from: number): string | undefined {
+  return addedLines(logFile, from)
+    .findLast((line) => line.startsWith('error: '))
+    ?.slice('error: '.length);
+}
+
 /** The lines this run added to the log, last ones only, to stderr. */
 function printLogTail(logFile: string, from: number): void {
-  const lines = readFileSync(logFile).subarray(from).toString('utf8').trimEnd().split('\n');
+  const lines = addedLines(logFile, from);
   console.error(`last lines of ${displayPath(logFile)}:`);
   for (const line of lines.slice(-DEFAULTS.failureLogTailLines)) console.error(`  ${line}`);
 }
