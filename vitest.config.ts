@@ -1,5 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
-import CiJsonReporter from './test/vitest/ci-json-reporter.ts';
+import { CiJsonReporter } from './test/vitest/ci-json-reporter.ts';
 import { redactSecrets } from './test/vitest/redact-secrets.ts';
 import { RedactingReporter } from './test/vitest/redacting-reporter.ts';
 

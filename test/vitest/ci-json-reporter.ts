@@ -19,7 +19,7 @@ export interface CiTotals {
  * Vitest's JSON report with `totals` and `unhandledErrors` added. The JSON reporter alone counts
  * only tests, so a run that Vitest failed for an unhandled error read "1463 passed, 0 failed".
  */
-export default class CiJsonReporter extends JsonReporter {
+export class CiJsonReporter extends JsonReporter {
   readonly #outputFile: string;
 
   constructor(options: { outputFile: string }) {
