@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeProtectedHeader } from 'jose';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningShop, startShop } from './shop.ts';
+import { waitFor } from './support.ts';
+
+/** What the revocation promises: every gateway replica refuses the key's tokens within this time. */
+const REVOCATION_BOUND_MS = 5_000;
+
+let shop: RunningShop;
+
+beforeAll(async () => {
+  shop = await startShop();
+  // Scaling to 2 is idempotent, so a control plane too busy to answer in time is simply asked again.
+  let scaled = await shop.cliRun(['scale', 'gateway', '2']);
+  for (let i = 0; i < 3 && scaled.code !== 0; i++) scaled = await shop.cliRun(['scale', 'gateway', '2']);
+  if (scaled.code !== 0) throw new Error(`flotilla scale gateway 2: ${scaled.stderr}`);
+  await waitFor(
+    'two ready gateway replicas',
+    async () => (await shop.instances('gateway')).filter((i) => i.state === 'ready').length === 2,
+    30_000,
+  );
+}, 120_000);
+
+afterAll(() => shop?.stop(), 60_000);
+
+/** Answers with 200 and 401 a gateway replica has given so far, from its own /metrics. */
+async function answersOf(port: number): Promise<{ ok: number; refused: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const count = (code: number) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith('istio_requests_total{') && line.includes(`response_code="${code}"`))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  return { ok: count(200), refused: count(401) };
+}
+
+/** One request on a new connection, so that the kernel may hand it to either replica. */
+async function me(token: string): Promise<number> {
+  const res = await request(`${shop.gatewayUrl}/api/users/v1/me`, {
+    headers: { authorization: `Bearer ${token}` },
+    reset: true,
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+describe('revoking a signing key', () => {
+  it('makes every gateway replica refuse the tokens it signed within 5 s', async () => {
+    const replicas = (await shop.instances('gateway')).map((i) => ({ id: i.id, port: i.port }));
+    expect(replicas).toHaveLength(2);
+    const customer = await shop.customer();
+    const admin = await shop.adminToken();
+    const kid = decodeProtectedHeader(customer.token).kid!;
+    expect(await me(customer.token)).toBe(200);
+
+    const revokedAtMs = Date.now();
+    const revoked = await shop.api(`/api/identity/v1/keys/${kid}/revoke`, { method: 'POST', token: admin });
+    expect(revoked.status).toBe(200);
+
+    // Requests one at a time: the replica whose 200 or 401 count moved is the one that answered.
+    const seen = new Map(
+      replicas.map((r) => [r.id, { lastOkMs: -1, firstRefusalMs: -1, okAfterRefusal: 0, refusals: 0 }]),
+    );
+    let counts = await Promise.all(replicas.map((r) => answersOf(r.port)));
+    const deadline = revokedAtMs + 20_000;
+    while ([...seen.values()].some((s) => s.refusals < 5) && Date.now() < deadline) {
+      const status = await me(customer.token);
+      const atMs = Date.now() - revokedAtMs;
+      expect([200, 401]).toContain(status);
+      const next = await Promise.all(replicas.map((r) => answersOf(r.port)));
+      replicas.forEach((replica, i) => {
+        const s = seen.get(replica.id)!;
+        if (next[i]!.refused > counts[i]!.refused) {
+          if (s.firstRefusalMs < 0) s.firstRefusalMs = atMs;
+          s.refusals += 1;
+        }
+        if (next[i]!.ok > counts[i]!.ok) {
+          s.lastOkMs = atMs;
+          if (s.firstRefusalMs >= 0) s.okAfterRefusal += 1;
+        }
+      });
+      counts = next;
+      await sleep(20);
+    }
+
+    const measured = Object.fromEntries(
+      [...seen].map(([id, s]) => [id, { lastAcceptedMs: s.lastOkMs, firstRefusedMs: s.firstRefusalMs }]),
+    );
+    console.log(`the revoked key's token after the revocation, per replica: ${JSON.stringify(measured)}`);
+    for (const [id, s] of seen) {
+      expect({ id, okAfterRefusal: s.okAfterRefusal }).toEqual({ id, okAfterRefusal: 0 });
+      expect(s.refusals).toBeGreaterThanOrEqual(5);
+      expect(s.firstRefusalMs).toBeLessThanOrEqual(REVOCATION_BOUND_MS);
+    }
+
+    // A sign-in now gets a token of the new key, which the replicas accept.
+    const later = await shop.customer();
+    expect(decodeProtectedHeader(later.token).kid).not.toBe(kid);
+    await waitFor('the new key to verify', async () => (await me(later.token)) === 200, 5_000);
+  }, 60_000);
+});
