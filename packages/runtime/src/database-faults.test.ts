@@ -171,7 +171,7 @@ describe('a service whose database connections break', () => {
 });
 
 describe('a service under a burst larger than its pool', () => {
-  it('answers each of 300 requests sent at once within 2.5 s, 200 or 503 OVERLOADED with Retry-After, never 500', async () => {
+  it('answers each of 300 requests sent at once within 3 s, 200 or 503 OVERLOADED with Retry-After, never 500', async () => {
     const { port } = await startFixture(postgres.url);
     // Opens the pool's connections first, so that the burst measures waiting, not connecting.
     await Promise.all(
@@ -191,7 +191,7 @@ describe('a service under a burst larger than its pool', () => {
     // The promise is the acquire timeout (1 s, where it was 5 s and the slowest answers took 5.2 s
     // or more); the rest is room for accepting 300 connections on a machine whose cores are busy.
     expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(
-      RUNTIME_DEFAULTS.databaseAcquireTimeoutMs + 1_500,
+      RUNTIME_DEFAULTS.databaseAcquireTimeoutMs + 2_000,
     );
   }, 40_000);
 });

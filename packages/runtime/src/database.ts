@@ -64,8 +64,12 @@ export class GuardedPool extends pg.Pool {
   readonly #waitingMax: number;
   readonly #acquireTimeoutMs: number;
   readonly #log: Logger;
-  /** Clients handed out and not yet released. */
+  /** Clients handed out and not yet released, and how many. */
   readonly #held = new WeakSet<pg.PoolClient>();
+  #heldCount = 0;
+  /** Requests asking for a connection now, and how many of them found every connection claimed. */
+  #asking = 0;
+  #queued = 0;
   readonly #broken = new WeakSet<pg.PoolClient>();
 
   constructor(config: pg.PoolConfig, options: GuardedPoolOptions) {
@@ -93,10 +97,23 @@ export class GuardedPool extends pg.Pool {
   }
 
   async #acquire(): Promise<pg.PoolClient> {
-    const busy = !this.ending && this.totalCount >= (this.options.max ?? 10) && this.idleCount === 0;
-    if (busy && this.waitingCount >= this.#waitingMax) throw new DatabasePoolFullError(this.waitingCount);
-    const pending = super.connect();
-    if (!busy) return this.#guard(await pending);
+    // Counted when asked, not when served: pg-pool hands connections out a tick later, and a burst
+    // arrives within one tick. Busy means a connection is claimed for every request already asking
+    // or holding one; the others (start-up, a reconnect) wait with pg's connect timeout instead.
+    const busy = !this.ending && this.#heldCount + this.#asking >= (this.options.max ?? 10);
+    if (busy && this.#queued >= this.#waitingMax) throw new DatabasePoolFullError(this.#queued);
+    this.#asking++;
+    if (busy) this.#queued++;
+    try {
+      return this.#guard(await (busy ? this.#waitAtMost(super.connect()) : super.connect()));
+    } finally {
+      this.#asking--;
+      if (busy) this.#queued--;
+    }
+  }
+
+  /** The connection pending, or DatabaseAcquireTimeoutError once the acquire timeout passes. */
+  #waitAtMost(pending: Promise<pg.PoolClient>): Promise<pg.PoolClient> {
     return new Promise((resolve, reject) => {
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -108,7 +125,7 @@ export class GuardedPool extends pg.Pool {
           clearTimeout(timer);
           // pg-pool cannot take a waiter back: the connection it hands too late goes to the next one.
           if (timedOut) client.release();
-          else resolve(this.#guard(client));
+          else resolve(client);
         },
         (err: unknown) => {
           clearTimeout(timer);
@@ -120,10 +137,12 @@ export class GuardedPool extends pg.Pool {
 
   #guard(client: pg.PoolClient): pg.PoolClient {
     this.#held.add(client);
+    this.#heldCount++;
     // pg-pool sets a fresh release on every checkout, so this wraps the one of this checkout.
     const release = client.release;
     client.release = (err?: Error | boolean) => {
-      this.#held.delete(client);
+      // A second release is pg-pool's to refuse; it must not count twice here.
+      if (this.#held.delete(client)) this.#heldCount--;
       release(
         err || (this.#broken.has(client) ? new Error('the connection broke while checked out') : undefined),
       );
