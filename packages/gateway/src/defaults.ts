@@ -9,6 +9,13 @@ export const GATEWAY_DEFAULTS = {
   logBatchMaxBytes: 64 * 1024,
   /** Shutdown cuts the last connections this long before the grace period ends, to exit inside it. */
   shutdownMarginMs: 250,
+  /**
+   * After answering a request whose body is still arriving (401, 404, 413, 503...), the connection
+   * closes once the client has had this long to read the answer, or at once when the body ends or
+   * the client closes. Meanwhile at most `maxBytes` more of the body are read and dropped; past
+   * that the client's writes block. 500 ms is Go's net/http delay before such a close.
+   */
+  refusedBodyLinger: { maxMs: 500, maxBytes: 64 * 1024 },
 } as const;
 
 /**

@@ -4,9 +4,11 @@ import type { Logger } from '@flotilla/runtime';
 import { HEADERS, type RouteSpec } from '@flotilla/spec';
 import type { Dispatcher } from 'undici';
 import type { AccessRecord } from './access-log.ts';
+import { GATEWAY_DEFAULTS } from './defaults.ts';
 import { GatewayError } from './errors.ts';
 import { downstreamHeaders, upstreamHeaders } from './forward-headers.ts';
 import type { CompiledRoute, Generation } from './generation.ts';
+import { lingerThenEnd } from './linger.ts';
 import type { GatewayContext, PluginReply } from './plugin.ts';
 import { type PluginChain, runRequestHooks, runResponseHooks } from './plugin-chain.ts';
 import { declaredLength, hasBody, pipeBody, type RequestBody } from './request-body.ts';
@@ -53,6 +55,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly #chain: PluginChain;
   readonly #ctx: GatewayContext;
   readonly #path: string;
+  readonly #hasBody: boolean;
   readonly #startMs = performance.now();
   #controller: Dispatcher.DispatchController | undefined;
   #body: RequestBody | undefined;
@@ -63,6 +66,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #flag: ResponseFlags = '-';
   #errorCode: GatewayError['code'] | undefined;
   #bytesOut = 0;
+  /** When the whole answer was written, if the connection then lingers (`#finish`). */
+  #answeredMs: number | undefined;
 
   constructor(
     env: ExchangeEnv,
@@ -80,6 +85,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#path = path;
     this.#route = route;
     this.#chain = chain;
+    this.#hasBody = hasBody(req);
     const clientIp = req.socket.remoteAddress ?? '';
     this.#ctx = {
       req,
@@ -144,7 +150,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.#upstreamDone = true;
-    this.#res.end();
+    this.#finish();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -203,7 +209,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       headers[HEADERS.roles] = ctx.roles.join(',');
     }
     let body: RequestBody | null = null;
-    if (hasBody(this.#req)) {
+    if (this.#hasBody) {
       const declared = declaredLength(this.#req);
       const max = ctx.maxBodyBytes;
       if (max !== undefined && declared !== undefined && declared > max) {
@@ -253,9 +259,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       'content-length': String(Buffer.byteLength(body)),
     };
     for (const name in error.headers) headers[name.toLowerCase()] = error.headers[name]!;
-    // The rest of an oversized body is never read: the connection cannot carry another request.
-    if (error.code === 'BODY_TOO_LARGE') headers.connection = 'close';
-    if (this.#sendHead(error.status, headers)) this.#end(body);
+    this.#answer(error.status, headers, body);
   }
 
   #sendReply(reply: PluginReply): void {
@@ -265,12 +269,44 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const bodiless = reply.statusCode === 204 || reply.statusCode === 304;
     const body = bodiless ? '' : (reply.body ?? '');
     if (!bodiless) headers['content-length'] = String(Buffer.byteLength(body));
-    if (this.#sendHead(reply.statusCode, headers)) this.#end(body);
+    this.#answer(reply.statusCode, headers, body);
+  }
+
+  /**
+   * Sends an answer of the gateway's own. When it refuses a request whose body is still arriving,
+   * it first lets the current turn of the event loop end: the part of the body that came with the
+   * headers is parsed by then, so a small body that has fully arrived keeps the connection open
+   * for the next request, while a body still on its way closes it (`#sendHead`).
+   */
+  #answer(statusCode: number, headers: Record<string, string | string[]>, body: string): void {
+    if (this.#bodyStillArriving()) {
+      setImmediate(() => {
+        if (!this.#clientGone && this.#sendHead(statusCode, headers)) this.#end(body);
+      });
+      return;
+    }
+    if (this.#sendHead(statusCode, headers)) this.#end(body);
+  }
+
+  #bodyStillArriving(): boolean {
+    return this.#hasBody && !this.#req.complete;
   }
 
   #end(body: string): void {
     this.#bytesOut += this.#req.method === 'HEAD' ? 0 : Buffer.byteLength(body);
-    this.#res.end(body);
+    this.#finish(body);
+  }
+
+  /** Ends the response; when the request body is still arriving, lingers rather than read it all. */
+  #finish(body?: string): void {
+    if (!this.#bodyStillArriving()) {
+      this.#res.end(body);
+      return;
+    }
+    if (body !== undefined) this.#res.write(body);
+    this.#answeredMs = performance.now();
+    if (this.#body !== undefined) this.#req.unpipe(this.#body);
+    lingerThenEnd(this.#req, this.#res, GATEWAY_DEFAULTS.refusedBodyLinger);
   }
 
   /** Writes the status line and headers after the context's headers and the plugins' hooks. */
@@ -278,8 +314,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     for (const name in ctx.responseHeaders) headers[name.toLowerCase()] = ctx.responseHeaders[name]!;
     runResponseHooks(this.#chain, ctx, statusCode, headers, this.#env.log);
-    // The client learns from this response that the connection ends, rather than from a reset.
-    if (this.#env.draining) this.#res.shouldKeepAlive = false;
+    // The client learns from this response that the connection ends, rather than from a reset. A
+    // body still arriving is never read to its end (it may be any size): the connection is closed
+    // once the answer is out, and the client told so here.
+    if (this.#env.draining || this.#bodyStillArriving()) this.#res.shouldKeepAlive = false;
     try {
       this.#res.writeHead(statusCode, headers);
       return true;
@@ -297,7 +335,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   readonly #onClose = (): void => {
     const res = this.#res;
-    if (!res.writableFinished) {
+    if (!res.writableFinished && this.#answeredMs === undefined) {
       this.#clientGone = true;
       if (this.#flag === '-') this.#flag = 'DC';
       if (this.#upstreamCalled && !this.#upstreamDone) {
@@ -305,12 +343,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.#controller?.abort(CLIENT_GONE);
         this.#body?.destroy(CLIENT_GONE);
       }
-    }
-    if (this.#body !== undefined && !this.#req.complete) {
-      // Whatever of the body the upstream did not take is read and dropped, as Node does for
-      // unread bodies, so that a kept-alive connection can carry its next request.
-      this.#req.unpipe(this.#body);
-      this.#req.resume();
     }
     const route = this.#route;
     const call = this.#controller as MeshCallView | undefined;
@@ -326,7 +358,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       route: route?.label,
       status: res.headersSent ? res.statusCode : 0,
       bytes_out: this.#bytesOut,
-      duration_ms: Math.round((performance.now() - this.#startMs) * 1000) / 1000,
+      duration_ms: Math.round(((this.#answeredMs ?? performance.now()) - this.#startMs) * 1000) / 1000,
       upstream_service: this.#upstreamCalled ? route?.spec.service : undefined,
       upstream_version: endpoint?.version,
       upstream_endpoint: endpoint?.id,

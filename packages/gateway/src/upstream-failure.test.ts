@@ -108,7 +108,7 @@ describe('upstream failures', () => {
     expect(orders.seen.every((r) => !r.complete && r.bodyBytes < total)).toBe(true);
   });
 
-  it('keeps a kept-alive connection usable after a failed upstream call left the request body unread', async () => {
+  it('closes the connection after a failed upstream call left a large request body unread, and the next request gets a new one', async () => {
     const orders = await servers.upstream();
     const gw = await servers.gateway(
       tableOf(
@@ -126,12 +126,17 @@ describe('upstream failures', () => {
     gw.server.on('connection', () => connections++);
     const client = new Client(gw.url, { pipelining: 1 });
     servers.defer(() => client.close());
-    const big = Buffer.alloc(1024 * 1024, 7);
+    const small = await client.request({ method: 'POST', path: '/empty', body: 'order 1' });
+    await small.body.dump();
+    const big = Buffer.alloc(16 * 1024 * 1024, 7);
     const failed = await client.request({ method: 'POST', path: '/empty', body: Readable.from([big]) });
     await failed.body.dump();
     const next = await client.request({ method: 'GET', path: '/ok' });
     await next.body.dump();
-    expect([failed.statusCode, next.statusCode, connections]).toEqual([503, 200, 1]);
+    expect([small.statusCode, small.headers.connection]).toEqual([503, 'keep-alive']);
+    expect([failed.statusCode, failed.headers.connection]).toEqual([503, 'close']);
+    expect(next.statusCode).toBe(200);
+    expect(connections).toBe(2);
   });
 
   it('aborts the upstream call when the client goes away', async () => {
