@@ -11,6 +11,8 @@ export const GATEWAY_ERRORS = {
   CORS_REJECTED: { status: 403, message: 'This origin is not allowed.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than this route accepts.' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time; send it again.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are larger than the gateway accepts.' },
   JWKS_UNAVAILABLE: {
     status: 503,
     message: 'The keys that verify bearer tokens cannot be fetched yet; retry after the time in Retry-After.',

@@ -7,6 +7,7 @@ import { GatewayError } from './errors.ts';
 import { Exchange, type ExchangeEnv } from './exchange.ts';
 import { createFetchJson } from './fetch-json.ts';
 import { Generation } from './generation.ts';
+import { malformedRequest } from './malformed-request.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PluginDeps } from './plugin.ts';
 import type { PluginRegistry } from './plugin-chain.ts';
@@ -77,6 +78,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
+    const malformed = malformedRequest(req);
+    if (malformed !== undefined) {
+      // Where a request's framing is in doubt, so is that of whatever follows it on the connection.
+      const error = new GatewayError('BAD_REQUEST', { message: malformed, headers: { connection: 'close' } });
+      new Exchange(env, generation, req, res, path, undefined, generation.fallback).run(error);
+      return;
+    }
     if (revision === undefined) {
       const error = new GatewayError('UPSTREAM_UNAVAILABLE', {
         message: 'The gateway has no routes yet; retry shortly.',

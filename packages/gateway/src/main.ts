@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { CertificateError, CertificateSource, createMeshClient } from '@flotilla/mesh';
 import { collectProcessMetrics, createLogger, Registry } from '@flotilla/runtime';
 import { DEFAULTS, ENV, type RoutingTable, readInstanceEnv } from '@flotilla/spec';
 import { createAdminServer } from './admin-server.ts';
 import { GATEWAY_DEFAULTS } from './defaults.ts';
 import { drain } from './drain.ts';
+import { createEdgeServer } from './edge-server.ts';
 import { createGateway } from './gateway.ts';
 import { batchedStdout } from './log-destination.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -39,7 +40,7 @@ let publicState: 'closed' | 'opening' | 'open' = 'closed';
 let draining = false;
 let certificate: 'none' | 'requesting' | CertificateSource = 'none';
 
-const publicServer = createServer(gateway.handler);
+const publicServer = createEdgeServer(gateway.handler);
 const admin = createAdminServer(registry, notReady);
 
 mesh.onTable(onTable);

@@ -20,6 +20,7 @@ import {
 import { request } from 'undici';
 import { afterEach } from 'vitest';
 import type { AccessRecord } from './access-log.ts';
+import { createEdgeServer } from './edge-server.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import { GatewayMetrics } from './metrics.ts';
 import type { PluginRegistry } from './plugin-chain.ts';
@@ -159,7 +160,7 @@ export async function startGateway(table: RoutingTable, plugins?: PluginRegistry
   const mesh = createMeshClient({ source: { workload: 'gateway', version: 'v1' }, table });
   const gateway = createGateway({ mesh, log, metrics: new GatewayMetrics(registry, 'v1'), plugins });
   gateway.update(table);
-  const server = createServer(gateway.handler);
+  const server = createEdgeServer(gateway.handler);
   const port = await listenLocal(server);
   return {
     url: `http://127.0.0.1:${port}`,
