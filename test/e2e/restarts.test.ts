@@ -36,7 +36,7 @@ describe('the system across control-plane restarts', () => {
     for (const pid of processesOf(name, dir)) process.kill(pid, 'SIGKILL');
   });
 
-  it('keeps serving through the gateway and between services while the control plane is dead, and a new one takes over', async () => {
+  it('keeps serving through the gateway and between services while the control plane is dead, and a new one adopts them as they run', async () => {
     const first = await startSystem(helloSpec(name), dir);
     started.push(first);
     const before = await greet(first, 'Ada');
@@ -55,7 +55,10 @@ describe('the system across control-plane restarts', () => {
 
     const second = await startSystem(helloSpec(name), dir);
     started.push(second);
-    expect(instances.filter(alive)).toEqual([]);
+    expect(instances.filter(alive)).toEqual(instances);
+    expect((await second.status()).services.flatMap((s) => s.instances.map((i) => i.pid!))).toEqual(
+      instances,
+    );
     expect(await greet(second, 'Ada')).toEqual({ status: 200, greetings: 52 });
     await interrupt(second);
   }, 120_000);

@@ -14,6 +14,8 @@ export interface ShopOverrides {
   env?: Record<string, Record<string, string>>;
   /** Replicas per service. */
   replicas?: Record<string, number>;
+  /** `mesh.certificates.ttlMs`, short for a test that waits for renewals. */
+  certificateTtlMs?: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export function shopSpec(system: string, overrides: ShopOverrides = {}): string 
     gateway: { plugins: Record<string, unknown>; routes: { plugins?: Record<string, unknown> }[] };
     services: Record<string, Record<string, unknown>>;
     infrastructure: Record<string, unknown>;
+    mesh: Record<string, unknown>;
   };
   spec.name = system;
   const relaxed = { key: 'ip', capacity: 100_000, refillPerSecond: 100_000 };
@@ -47,6 +50,8 @@ export function shopSpec(system: string, overrides: ShopOverrides = {}): string 
     if (env) service.env = { ...(service.env as Record<string, string> | undefined), ...env };
   }
   if (overrides.bus) spec.infrastructure.bus = overrides.bus;
+  if (overrides.certificateTtlMs !== undefined)
+    spec.mesh.certificates = { ttlMs: overrides.certificateTtlMs };
   return stringify(spec);
 }
 

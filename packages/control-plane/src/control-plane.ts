@@ -2,10 +2,15 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SystemSpec } from '@flotilla/spec';
 import { type Logger, pino } from 'pino';
-import { type ApiBackend, ApiError, type ApiServer, startApiServer } from './api/index.ts';
+import { type ApiBackend, ApiError, ApiListenError, type ApiServer, startApiServer } from './api/index.ts';
 import { type BusHandle, startBus } from './bus/index.ts';
 import { CONTROL_PLANE_DEFAULTS } from './defaults.ts';
-import { checkGatewayPortAfterStart, claimGatewayPort, type GatewayPortClaim } from './gateway-port.ts';
+import {
+  checkGatewayPortAfterStart,
+  claimGatewayPort,
+  type GatewayPortClaim,
+  GatewayPortError,
+} from './gateway-port.ts';
 import { LogStore } from './logs/index.ts';
 import { type Mail, startMail } from './mail/index.ts';
 import { MeshIdentity } from './mesh-identity.ts';
@@ -16,14 +21,17 @@ import {
   ensureStateDir,
   loadOrCreateAdminToken,
   randomToken,
+  readRunRecord,
+  removeRunRecord,
   removeStateFile,
   resolveSecrets,
   statePaths,
+  writeRunRecord,
   writeStateFile,
 } from './state/index.ts';
-import { reapLeftovers, Supervisor, SupervisorError } from './supervisor/index.ts';
+import { type AdoptionReport, leftoverRuns, Supervisor, SupervisorError } from './supervisor/index.ts';
 import type { ServiceStatus, SystemStatus, Workload } from './types.ts';
-import { WatchStream } from './watch/index.ts';
+import { WatchGate, WatchStream } from './watch/index.ts';
 
 /** How to start a control plane. */
 export interface ControlPlaneOptions {
@@ -73,6 +81,13 @@ interface Parts {
  * under the supervisor, pushing a new routing table to the data plane on every change of the
  * instances or of the CA's trust bundle. Any failure stops what was started and rejects with an
  * error that says what to do.
+ *
+ * After a control plane of the same state directory was killed, its processes are adopted where
+ * they are healthy rather than restarted: `run.json` gives back the ports, the data-plane token
+ * and the SMTP login they were started with, PostgreSQL is taken over as it runs, and the
+ * supervisor adopts each instance whose spec fingerprint matches and that answers its liveness
+ * probe (replacing the others). The watch stream holds its clients until the adopted instances are
+ * in the table, so that no data-plane process ever gets a table without them.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { spec } = options;
@@ -107,18 +122,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ejections: identity?.ejections() ?? new Map(),
     });
   const stop = (): Promise<void> => {
-    stopping ??= shutdown(parts, spec, log).then(closed.resolve);
+    stopping ??= shutdown(parts, spec, log).then(() => {
+      process.off('exit', forceKill);
+      closed.resolve();
+    });
     return stopping;
   };
+  // A control plane that must exit at once (a second Ctrl-C, an uncaught error) takes every process
+  // group it runs with it, adopted ones included; PostgreSQL gets its fast shutdown from its own handler.
+  const forceKill = () => parts.supervisor?.forceKill();
 
   try {
     await ensureStateDir(spec.stateDir);
     const previous = await claimStateDir(spec.stateDir);
     if (previous) log.warn({ pid: previous.pid }, 'an earlier control plane ended without stopping');
-    const reaped = await reapLeftovers(spec.stateDir);
-    if (reaped.length > 0) progress(`state: stopped ${reaped.length} leftover instance(s) of an earlier run`);
+    // What a killed earlier run gave the processes it left running (ports, the data-plane token, the
+    // SMTP login) is given again, so that what of them is healthy can be adopted as it runs.
+    const earlier = await readRunRecord(spec.stateDir);
     const adminToken = await loadOrCreateAdminToken(spec.stateDir);
-    const dataPlaneToken = randomToken();
+    const dataPlaneToken = earlier?.dataPlaneToken ?? randomToken();
+    process.on('exit', forceKill);
     const mesh = await MeshIdentity.open({ spec, log });
     identity = mesh;
     registry.setTrustBundle(mesh.trustBundle());
@@ -132,7 +155,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const secrets = await resolveSecrets(spec, process.env, (service, name, path) =>
       progress(`secrets: generated ${name} for ${service} in ${relative(spec.dir, path)}`),
     );
-    const mail = await startMail(spec.infrastructure.smtp, { stateDir: spec.stateDir, log, progress });
+    const mail = await startMail(spec.infrastructure.smtp, {
+      stateDir: spec.stateDir,
+      log,
+      progress,
+      earlier: earlier?.smtp ?? undefined,
+    });
     parts.mail = mail;
 
     const logs = new LogStore({ stateDir: spec.stateDir });
@@ -143,6 +171,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       log,
     });
     parts.watch = watch;
+    const watchGate = new WatchGate(watch, { open: earlier === undefined });
     const backend: ApiBackend = {
       status,
       table: () => registry.table(),
@@ -160,27 +189,51 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         else shutdownRequested = true;
       },
     };
-    const api = await startApiServer({
-      host: spec.controlPlane.host,
-      port: options.adminPort ?? spec.controlPlane.port,
-      adminToken,
-      dataPlaneToken,
-      instanceTokens: mesh.tokens,
-      backend,
-      watch,
-      limits: CONTROL_PLANE_DEFAULTS.api,
-      closeGraceMs: CONTROL_PLANE_DEFAULTS.apiCloseGraceMs,
-      log,
-    });
+    const listenApi = (port: number) =>
+      startApiServer({
+        host: spec.controlPlane.host,
+        port,
+        adminToken,
+        dataPlaneToken,
+        instanceTokens: mesh.tokens,
+        backend,
+        watch: watchGate,
+        limits: CONTROL_PLANE_DEFAULTS.api,
+        closeGraceMs: CONTROL_PLANE_DEFAULTS.apiCloseGraceMs,
+        log,
+      });
+    const adminPort = options.adminPort ?? spec.controlPlane.port;
+    // Any free port will do for 0, and the earlier run's is where its processes watch and renew.
+    const api =
+      adminPort === 0 && earlier !== undefined
+        ? await listenApi(earlier.adminPort).catch((error: unknown) => {
+            if (!(error instanceof ApiListenError) || error.code !== 'FLOTILLA_PORT_IN_USE') throw error;
+            log.warn(
+              { port: earlier.adminPort },
+              "the earlier run's admin port is taken; its instances are replaced",
+            );
+            return listenApi(0);
+          })
+        : await listenApi(adminPort);
     parts.api = api;
     progress(`admin API: listening on ${api.url}`);
     const gatewayHost = spec.gateway.listen.host;
     // Picked once, here: every replica must get the same port to share it with SO_REUSEPORT. Held
     // until the replicas start, so that a port another program has stops `up` before PostgreSQL starts.
-    parts.gatewayPort = await claimGatewayPort(gatewayHost, options.gatewayPort ?? spec.gateway.listen.port);
+    parts.gatewayPort = await claimOrShareGatewayPort(
+      gatewayHost,
+      options.gatewayPort ?? spec.gateway.listen.port,
+      spec.stateDir,
+      earlier?.gatewayPort,
+    );
     const gatewayPort = parts.gatewayPort.port;
 
-    const postgres = await startPostgres(spec, { ...CONTROL_PLANE_DEFAULTS.postgres, log, progress });
+    const postgres = await startPostgres(spec, {
+      ...CONTROL_PLANE_DEFAULTS.postgres,
+      log,
+      progress,
+      earlierPort: earlier?.postgres?.port,
+    });
     parts.postgres = postgres;
     // Before any instance: a subscription declared now holds what producers publish while consumers start.
     parts.bus = await startBus(spec, {
@@ -214,9 +267,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       (sum, w) => sum + Object.values(w.versions).reduce((n, v) => n + v.replicas, 0),
       0,
     );
-    progress(`instances: starting ${total}`);
+    await writeRunRecord(spec.stateDir, {
+      adminPort: api.port,
+      gatewayPort,
+      dataPlaneToken,
+      smtp: mail.sink,
+      postgres: postgres.status().mode === 'embedded' ? { port: postgres.status().port! } : null,
+    });
     const started = performance.now();
     await parts.gatewayPort.release();
+    const adoption = await supervisor.adopt();
+    registry.update(supervisor.instances());
+    watchGate.open();
+    reportAdoption(adoption, progress);
+    progress(`instances: starting ${total - adoption.adopted.length}`);
     await supervisor.start();
     await checkGatewayPortAfterStart(gatewayHost, gatewayPort, supervisor.instances(), GATEWAY_WORKLOAD.name);
     registry.update(supervisor.instances());
@@ -269,6 +333,9 @@ async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<vo
     ['logs', parts.logs && (() => parts.logs!.close())],
     ['watch stream', parts.watch && (async () => parts.watch!.close())],
     ['admin API', parts.api && (() => parts.api!.close())],
+    // Only a run that got as far as taking over the processes has stopped what the record describes;
+    // one that failed before (another run is live, PostgreSQL would not start) leaves it for the next.
+    ['run record', parts.supervisor && (() => removeRunRecord(spec.stateDir))],
     ['state file', parts.stateFile && (() => removeStateFile(spec.stateDir))],
   ];
   for (const [name, step] of steps) {
@@ -279,6 +346,38 @@ async function shutdown(parts: Parts, spec: SystemSpec, log: Logger): Promise<vo
       log.error({ err: error }, `could not stop the ${name} cleanly`);
     }
   }
+}
+
+/**
+ * Claims the gateway's port as claimGatewayPort does, except where the earlier run's gateway
+ * replicas still hold it: they are this system's own, about to be adopted (or stopped before new
+ * replicas start), so the port is shared with them rather than refused.
+ */
+async function claimOrShareGatewayPort(
+  host: string,
+  wanted: number,
+  stateDir: string,
+  earlierPort: number | undefined,
+): Promise<GatewayPortClaim> {
+  const port = wanted === 0 && earlierPort !== undefined ? earlierPort : wanted;
+  try {
+    return await claimGatewayPort(host, port);
+  } catch (error) {
+    if (!(error instanceof GatewayPortError) || port !== earlierPort) throw error;
+    if (leftoverRuns(stateDir, GATEWAY_WORKLOAD.name)) return { port, release: async () => {} };
+    if (wanted !== 0) throw error;
+    return claimGatewayPort(host, 0);
+  }
+}
+
+/** One progress line for what was adopted, one for what was replaced and why. */
+function reportAdoption(adoption: AdoptionReport, progress: (message: string) => void): void {
+  if (adoption.adopted.length > 0)
+    progress(`instances: adopted ${adoption.adopted.length} still running from an earlier run`);
+  if (adoption.replaced.length > 0)
+    progress(
+      `instances: replacing ${adoption.replaced.length} of an earlier run: ${adoption.replaced.map((r) => `${r.instance} (${r.reason})`).join('; ')}`,
+    );
 }
 
 /** Scales through the supervisor; its refusals become API errors with the matching status. */

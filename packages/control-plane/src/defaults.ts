@@ -61,6 +61,11 @@ export const SUPERVISOR_DEFAULTS = {
   /** The only variables instances inherit from the control plane, whose environment may hold secrets. */
   inheritedEnv: ['PATH', 'HOME', 'LANG'],
   pidFile: 'pids.json',
+  /**
+   * How often an adopted process (not a child: no 'exit' event) is checked for still running. Its
+   * exit is noticed within this, and a restart follows as for a child.
+   */
+  adoptedPidPollMs: 100,
 } as const;
 
 /** Defaults of the log store. Units are in the names. */
@@ -75,7 +80,7 @@ export const LOG_DEFAULTS = {
 export const MAIL_DEFAULTS = {
   /** The sink takes mail from the instances on this machine only. */
   host: '127.0.0.1',
-  /** The SMTP user of the sink; its password is new on every run. */
+  /** The SMTP user of the sink; its password is new on every run that adopts no earlier one. */
   user: 'flotilla',
   limits: {
     /** Largest message accepted; a larger one is refused with 552. */

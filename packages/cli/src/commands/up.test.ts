@@ -45,6 +45,15 @@ describe('flotilla up', () => {
   });
 });
 
+/** Whether `pid` runs (a zombie waiting for its parent has finished). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** A service that keeps the instance contract with nothing but node:http, and logs one pino line. */
 const SERVICE = `
 import { createServer } from 'node:http';
@@ -121,34 +130,37 @@ describe('flotilla up with the control plane', () => {
     }
   });
 
-  it('exits at once on a second Ctrl-C while a graceful stop waits', { timeout: 90_000 }, async () => {
+  it('exits at once on a second Ctrl-C while a graceful stop waits, killing every instance it ran', {
+    timeout: 90_000,
+  }, async () => {
     writeFileSync(
       join(dir, 'api', 'src', 'main.ts'),
       `${SERVICE}\nprocess.removeAllListeners('SIGTERM');\nprocess.on('SIGTERM', () => {});\n`,
     );
     writeFileSync(join(dir, 'flotilla.yaml'), `${SPEC}    terminationGracePeriodMs: 30000\n`);
     const cli = startFlotilla(['up', '--gateway-port', '0', '--admin-port', '0'], { cwd: dir });
+    let pids: number[] = [];
     try {
       await cli.waitFor('press Ctrl-C to stop');
+      pids = Object.values(
+        JSON.parse(readFileSync(join(dir, '.flotilla', 'pids.json'), 'utf8')) as Record<
+          string,
+          { pid: number }
+        >,
+      ).map((record) => record.pid);
+      expect(pids).toHaveLength(2);
       cli.child.kill('SIGINT');
       await cli.waitFor('stopping...');
       const exited = new Promise((resolve) => cli.child.once('exit', resolve));
       cli.child.kill('SIGINT');
       expect(await exited).toBe(1);
       expect(cli.stdout()).toMatch(/\nstopping\.\.\.\nforced stop\n$/);
+      // Instances lead their own process groups, out of reach of the terminal's Ctrl-C: the forced
+      // stop itself kills each group before exiting.
+      await expect.poll(() => pids.filter(running), { timeout: 5_000 }).toEqual([]);
     } finally {
       cli.child.kill('SIGKILL');
-      // Instances lead their own process groups, so a forced stop leaves them to the next run's reaper.
-      const pids: Record<string, { pid: number }> = JSON.parse(
-        readFileSync(join(dir, '.flotilla', 'pids.json'), 'utf8'),
-      );
-      for (const { pid } of Object.values(pids)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+      for (const pid of pids.filter(running)) process.kill(pid, 'SIGKILL');
     }
   });
 });

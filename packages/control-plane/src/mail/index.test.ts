@@ -270,6 +270,42 @@ describe('startMail', () => {
     }
   });
 
+  it("listens where an earlier run's sink did, with its password, so the instances it adopts still send, and serves that run's mail", async () => {
+    const before = await startMail({ sinkPort: 0 }, { stateDir, log: log() });
+    await send(before.smtpUrl, { messageId: '<kept@shop>', subject: 'before the restart' });
+    await before.close();
+
+    const after = await startMail({ sinkPort: 0 }, { stateDir, log: log(), earlier: before.sink! });
+    try {
+      expect(after.smtpUrl).toBe(before.smtpUrl);
+      expect(after.sink).toEqual(before.sink);
+      await send(before.smtpUrl, { messageId: '<new@shop>', subject: 'after the restart' });
+      expect(after.list({ limit: 10 }).map((m) => m.subject)).toEqual([
+        'after the restart',
+        'before the restart',
+      ]);
+    } finally {
+      await after.close();
+    }
+  });
+
+  it("takes a new port and password when the earlier run's port is taken", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const mail = await startMail(
+        { sinkPort: 0 },
+        { stateDir, log: log(), earlier: { port, password: 'old' } },
+      );
+      expect(mail.sink!.port).not.toBe(port);
+      expect(mail.sink!.password).not.toBe('old');
+      await mail.close();
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
   it('hands instances the relay URL and starts nothing when a relay is configured', async () => {
     const url = 'smtps://shop:relay-secret@smtp.example.com:465';
     const mail = await startMail({ url, sinkPort: 0 }, { stateDir, log: log() });

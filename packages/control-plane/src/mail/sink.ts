@@ -23,6 +23,8 @@ export interface MailSinkOptions {
   log: Logger;
   /** @default MAIL_DEFAULTS.limits */
   limits?: Partial<MailLimits>;
+  /** The login's password; a random one when absent (a later run passes its predecessor's, see startMail). */
+  password?: string;
 }
 
 /** A listening SMTP sink. */
@@ -32,6 +34,8 @@ export interface MailSink {
   /** `<host>:<port>`, without credentials: safe to show. */
   address: string;
   port: number;
+  /** The login's password; also in `url`, never shown. */
+  password: string;
   store: MailStore;
   /** Stops taking connections, gives open ones a short grace, and waits for messages being stored. */
   close(): Promise<void>;
@@ -42,7 +46,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /**
  * Starts the built-in SMTP sink: mail the instances send is parsed and kept in the mail store
  * instead of being delivered. A login is required (PLAIN or LOGIN, user `flotilla`, a password new
- * on every run), in clear text: the sink listens on loopback only, where TLS protects nothing, and
+ * on every run unless given), in clear text: the sink listens on loopback only, where TLS protects nothing, and
  * STARTTLS is off so that no client insists on it. The password appears only in `url`, never in a
  * log line.
  */
@@ -59,7 +63,7 @@ export async function startMailSink(options: MailSinkOptions): Promise<MailSink>
     dir: statePaths(options.stateDir).mail,
     maxMessages: limits.maxMessages,
   });
-  const login = { user: MAIL_DEFAULTS.user, password: randomToken() };
+  const login = { user: MAIL_DEFAULTS.user, password: options.password ?? randomToken() };
   const storing = new Set<Promise<void>>();
 
   const receive = async (raw: Buffer, session: SMTPServerSession): Promise<string> => {
@@ -155,6 +159,7 @@ export async function startMailSink(options: MailSinkOptions): Promise<MailSink>
     url: `smtp://${MAIL_DEFAULTS.user}:${encodeURIComponent(login.password)}@${hostPort}`,
     address: hostPort,
     port,
+    password: login.password,
     store,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,11 +1,13 @@
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { SystemSpec } from '@flotilla/spec';
 import type { Logger } from 'pino';
 import { statePaths } from '../state/index.ts';
+import { commandLineOf, isRunning } from '../supervisor/process-group.ts';
 import type { SystemStatus } from '../types.ts';
 import { placeDataDir } from './data-dir.ts';
 import { BUS_DATABASE } from './database-name.ts';
-import { startEmbeddedPostgres } from './embedded.ts';
+import { adoptEmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
 import { provisionDatabases } from './provision.ts';
 import { serverAddress } from './server-url.ts';
 
@@ -37,11 +39,14 @@ export interface PostgresHandle {
  * Gets every service with `database: true` its own database, and the PostgreSQL bus one when
  * services use events on it: on the server at `infrastructure.postgres.url` when one is set,
  * otherwise on an embedded PostgreSQL with its data in `.flotilla/postgres` (or where that links
- * to, see placeDataDir). Nothing starts when no service wants a database.
+ * to, see placeDataDir). Nothing starts when no service wants a database. An embedded server that
+ * a killed earlier control plane left running on the data directory, on the port it gets now, is
+ * adopted as it runs rather than restarted, so that the instances adopted with it keep their
+ * connections; `earlierPort` (that run's port) is the port when the spec asks for any free one.
  */
 export async function startPostgres(
   spec: SystemSpec,
-  options: PostgresTimeouts & { log: Logger; progress: (message: string) => void },
+  options: PostgresTimeouts & { log: Logger; progress: (message: string) => void; earlierPort?: number },
 ): Promise<PostgresHandle> {
   const services = Object.entries(spec.services)
     .filter(([, service]) => service.database)
@@ -87,19 +92,28 @@ export async function startPostgres(
   const { dataDir, unreachable } = await placeDataDir(spec.stateDir, spec.name);
   if (unreachable !== undefined)
     options.progress(`postgres: data in ${dataDir} (the postgres user cannot reach ${unreachable})`);
-  const server = await startEmbeddedPostgres({
+  const embedded = {
     dataDir,
-    port: spec.infrastructure.postgres.port,
+    port: spec.infrastructure.postgres.port || (options.earlierPort ?? 0),
     // A name that neither a user's secret (letters, digits, _) nor a service's `postgres-<service>` can take.
     passwordFile: join(paths.secrets, 'postgres.superuser'),
     startTimeoutMs: options.startTimeoutMs,
     stopTimeoutMs: options.stopTimeoutMs,
     watchIntervalMs: options.watchIntervalMs,
     log: options.log,
-  });
+  };
+  const running = embedded.port === 0 ? undefined : await runningPostmaster(dataDir, embedded.port);
+  const server =
+    running === undefined
+      ? await startEmbeddedPostgres(embedded)
+      : await adoptEmbeddedPostgres({ ...embedded, pid: running });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const created = server.initialised ? `, created ${relative(spec.dir, paths.postgresData)}` : '';
-  options.progress(`postgres: started on ${server.host}:${server.port} (${seconds} s${created})`);
+  options.progress(
+    running === undefined
+      ? `postgres: started on ${server.host}:${server.port} (${seconds} s${created})`
+      : `postgres: adopted the running server on ${server.host}:${server.port} (pid ${running})`,
+  );
   try {
     const urls = await provision(server.serverUrl);
     return {
@@ -111,6 +125,23 @@ export async function startPostgres(
     await server.stop();
     throw error;
   }
+}
+
+/**
+ * The pid of a postmaster that runs on `dataDir` and listens on `port`, from its `postmaster.pid`
+ * (pid on the first line, port on the fourth); undefined when none does, or the pid now runs
+ * another program.
+ */
+async function runningPostmaster(dataDir: string, port: number): Promise<number | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 1 || Number(lines[3]) !== port || !isRunning(pid)) return undefined;
+  return commandLineOf(pid)?.some((arg) => arg.includes('postgres')) ? pid : undefined;
 }
 
 function databaseOf(url: string): string {

@@ -7,6 +7,8 @@ export function statePaths(stateDir: string) {
     gitignore: join(stateDir, '.gitignore'),
     adminToken: join(stateDir, 'admin-token'),
     stateFile: join(stateDir, 'state.json'),
+    /** What the running processes were given (ports, tokens), for a control plane that adopts them. */
+    runRecord: join(stateDir, 'run.json'),
     secrets: join(stateDir, 'secrets'),
     postgresData: join(stateDir, 'postgres'),
     logs: join(stateDir, 'logs'),

@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import { startProber } from '../probes/index.ts';
+import { tokenDigest } from '../state/index.ts';
 import type { InstanceState, InstanceStatus, Workload } from '../types.ts';
 import { childEnv } from './child-env.ts';
 import {
@@ -14,6 +15,7 @@ import {
 import type { InstanceContext } from './instance-context.ts';
 import { signalGroup } from './process-group.ts';
 import { restartDelayMs, standingFailures } from './restart-policy.ts';
+import { watchPid } from './watch-pid.ts';
 
 type LastExit = NonNullable<InstanceStatus['lastExit']>;
 
@@ -35,9 +37,12 @@ export class ManagedInstance {
   #restarts = 0;
   #failures = 0;
   #port = 0;
-  #child: ChildProcess | null = null;
-  /** The instance token of the current process; revoked when it exits. */
-  #token: string | null = null;
+  /** The current process: a child this supervisor spawned, or one adopted from an earlier run. */
+  #process: { readonly pid?: number | undefined } | null = null;
+  /** Stops watching an adopted process by its pid (a child reports its own exit). */
+  #unwatchPid: (() => void) | null = null;
+  /** The SHA-256 of the current process's instance token; the token is revoked when it exits. */
+  #tokenDigest: string | null = null;
   #exited = Promise.withResolvers<void>();
   #startedAtMs: number | null = null;
   #readySinceMs: number | null = null;
@@ -83,7 +88,7 @@ export class ManagedInstance {
       id: this.id,
       service: this.workload.name,
       version: this.version,
-      pid: this.#child?.pid ?? null,
+      pid: this.#process?.pid ?? null,
       port: this.#port,
       state: this.#state,
       restarts: this.#restarts,
@@ -110,7 +115,7 @@ export class ManagedInstance {
     clearTimeout(this.#restartTimer);
     this.#nextRestartAtMs = null;
     this.#settled.resolve();
-    if (this.#child === null) {
+    if (this.#process === null) {
       this.#state = 'stopped';
       this.#context.changed();
       return;
@@ -127,6 +132,76 @@ export class ManagedInstance {
       this.#terminate();
     }
     await exited;
+  }
+
+  /**
+   * Takes over a process an earlier control plane started for this instance and left running: it
+   * is not a child, so its exit is noticed by polling its pid, and its output (a pipe to the dead
+   * control plane) is not captured. It keeps its port and its instance token (known here by the
+   * digest the earlier run recorded); probes go on as for any instance, and when it ends it is
+   * restarted as a child like any other.
+   */
+  adopt(adopted: { pid: number; port: number; tokenDigest: string; ready: boolean }): void {
+    const now = this.#context.clock.now();
+    const current = { pid: adopted.pid };
+    this.#process = current;
+    this.#exited = Promise.withResolvers();
+    this.#port = adopted.port;
+    this.#tokenDigest = adopted.tokenDigest;
+    this.#context.tokens.adopt(adopted.tokenDigest, {
+      id: this.id,
+      service: this.workload.name,
+      version: this.version,
+    });
+    this.#record(adopted.pid);
+    this.#state = adopted.ready ? 'ready' : 'unready';
+    this.#startedAtMs = now;
+    this.#readySinceMs = adopted.ready ? now : null;
+    this.#unwatchPid = watchPid(adopted.pid, SUPERVISOR_DEFAULTS.adoptedPidPollMs, () =>
+      this.#onExit(current, null, null, 'the adopted process ended'),
+    );
+    this.#stopProbes.push(
+      startProber({
+        host: SUPERVISOR_DEFAULTS.host,
+        port: adopted.port,
+        probe: this.workload.probes.readiness,
+        onPass: () => this.#onReadinessPass(),
+        onFail: () => this.#onReadinessFail(),
+      }),
+      startProber({
+        host: SUPERVISOR_DEFAULTS.host,
+        port: adopted.port,
+        probe: this.workload.probes.liveness,
+        onPass: () => {},
+        onFail: (failures, detail) => this.#kill(livenessFailedReason(failures, detail)),
+      }),
+    );
+    this.#settled.resolve();
+    this.#context.log.info({ instance: this.id, pid: adopted.pid, port: adopted.port }, 'instance adopted');
+    this.#context.changed();
+  }
+
+  /**
+   * SIGKILLs the current process's group at once, for a control plane that must exit now (a second
+   * Ctrl-C): nothing it started may outlive it then. Synchronous, so it can run in an 'exit' handler.
+   */
+  forceKill(): void {
+    const pid = this.#process?.pid;
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+  }
+
+  /** Records the current process in `pids.json`, with what a later run needs to adopt it. */
+  #record(pid: number): void {
+    this.#context.recordPid(this.id, {
+      pid,
+      entry: this.#entry,
+      workload: this.workload.name,
+      version: this.version,
+      n: this.n,
+      port: this.#port,
+      fingerprint: this.#context.fingerprint(this.workload, this.version),
+      tokenDigest: this.#tokenDigest ?? '',
+    });
   }
 
   async #launch(): Promise<void> {
@@ -147,7 +222,7 @@ export class ManagedInstance {
       service: this.workload.name,
       version: this.version,
     });
-    this.#token = token;
+    this.#tokenDigest = tokenDigest(token);
     const child = spawn(process.execPath, [this.#entry], {
       cwd: this.workload.cwd,
       env: childEnv(
@@ -157,7 +232,7 @@ export class ManagedInstance {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.#child = child;
+    this.#process = child;
     this.#exited = Promise.withResolvers();
     child.once('exit', (code, signal) => this.#onExit(child, code, signal));
     child.once('error', (error) => {
@@ -169,7 +244,7 @@ export class ManagedInstance {
     const source = { instance: this.id, service: this.workload.name, version: this.version };
     this.#context.logs.capture(source, 'stdout', child.stdout!);
     this.#context.logs.capture(source, 'stderr', child.stderr!);
-    this.#context.recordPid(this.id, { pid, entry: this.#entry });
+    this.#record(pid);
     this.#state = 'starting';
     this.#startedAtMs = this.#context.clock.now();
     this.#nextRestartAtMs = null;
@@ -232,7 +307,7 @@ export class ManagedInstance {
 
   /** Kills the current process so that it restarts, with `reason` as the cause people will see. */
   #kill(reason: string): void {
-    if (this.#child === null || this.#state === 'stopping') return;
+    if (this.#process === null || this.#state === 'stopping') return;
     this.#killReason = reason;
     this.#halt();
     this.#state = 'stopping';
@@ -244,7 +319,7 @@ export class ManagedInstance {
 
   /** SIGTERM now, SIGKILL when the grace period runs out. */
   #terminate(): void {
-    const pid = this.#child?.pid;
+    const pid = this.#process?.pid;
     if (pid === undefined) return;
     signalGroup(pid, 'SIGTERM');
     this.#killTimer ??= setTimeout(() => {
@@ -260,21 +335,28 @@ export class ManagedInstance {
     clearTimeout(this.#startupTimer);
   }
 
-  #onExit(child: ChildProcess, code: number | null, signal: string | null, reason?: string): void {
-    if (child !== this.#child) return;
-    this.#child = null;
+  #onExit(
+    ended: { readonly pid?: number | undefined },
+    code: number | null,
+    signal: string | null,
+    reason?: string,
+  ): void {
+    if (ended !== this.#process) return;
+    this.#process = null;
+    this.#unwatchPid?.();
+    this.#unwatchPid = null;
     this.#halt();
     clearTimeout(this.#killTimer);
     this.#killTimer = undefined;
-    if (child.pid !== undefined) {
+    if (ended.pid !== undefined) {
       // Whatever the process started and left behind in its group goes with it, so that a
       // restart finds its port free and a stop leaves nothing running.
-      signalGroup(child.pid, 'SIGKILL');
+      signalGroup(ended.pid, 'SIGKILL');
       this.#context.recordPid(this.id, null);
     }
     this.#context.releasePort(this.#port);
-    if (this.#token !== null) this.#context.tokens.revoke(this.#token);
-    this.#token = null;
+    if (this.#tokenDigest !== null) this.#context.tokens.revokeDigest(this.#tokenDigest);
+    this.#tokenDigest = null;
     // A SIGKILL we did not send came from outside (a person, the OOM killer) before our own kill
     // could act; that, not our reason, is what ended the process.
     const ours = this.#killReason !== null && (signal !== 'SIGKILL' || this.#sentSigkill);

@@ -2,10 +2,23 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 
-/** A running process as recorded for the next run: its pid and the entry file its command line names. */
+/**
+ * A running process as recorded for the next run: its pid and the entry file its command line
+ * names, and what a later control plane needs to adopt it instead of restarting it (which workload
+ * and version it runs, its port, the fingerprint of what it was started with, and the SHA-256 of
+ * its instance token, never the token itself). Records of older runs lack the adoption fields;
+ * their processes are replaced.
+ */
 export interface PidRecord {
   pid: number;
   entry: string;
+  workload?: string;
+  version?: string;
+  /** Its number among the instances of its workload and version. */
+  n?: number;
+  port?: number;
+  fingerprint?: string;
+  tokenDigest?: string;
 }
 
 /** Instance id -> process, as kept in `<stateDir>/pids.json`. */

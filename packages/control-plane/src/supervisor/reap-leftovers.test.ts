@@ -1,13 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pickFreePort } from '../state/free-port.ts';
-import type { InstanceStatus } from '../types.ts';
-import { fixture, get, type Harness, harness, testWorkload } from './fixtures/harness.ts';
-import { writePidFile } from './pid-file.ts';
+import { fixture, get } from './fixtures/harness.ts';
 import { isRunning, signalGroup } from './process-group.ts';
 import { reapLeftovers } from './reap-leftovers.ts';
 
@@ -59,69 +57,31 @@ describe('reapLeftovers', () => {
     const helper = Number(/helper (\d+)/.exec(output())?.[1]);
     expect(isRunning(helper)).toBe(true);
     const exited = once(child, 'exit');
-    writePidFile(stateDir, {
+    const records = {
       'api-v1-1': { pid: child.pid!, entry: fixture('service') },
       'reused-v1-1': { pid: process.pid, entry: '/srv/other/src/main.ts' },
-    });
+    };
 
-    expect(await reapLeftovers(stateDir)).toEqual([
+    expect(await reapLeftovers(records)).toEqual([
       { instance: 'api-v1-1', pid: child.pid, signal: 'SIGTERM' },
     ]);
     expect(await exited).toEqual([0, null]);
     await expect.poll(() => isRunning(helper), { timeout: 2_000 }).toBe(false);
     expect(isRunning(process.pid)).toBe(true);
-    expect(existsSync(join(stateDir, 'pids.json'))).toBe(false);
   });
 
   it('uses SIGKILL after 2 s on a leftover that ignores SIGTERM', async () => {
     const { child } = await leftover('stubborn');
     const exited = once(child, 'exit');
-    writePidFile(stateDir, { 'stubborn-v1-1': { pid: child.pid!, entry: fixture('stubborn') } });
     const begun = Date.now();
-    expect(await reapLeftovers(stateDir)).toEqual([
-      { instance: 'stubborn-v1-1', pid: child.pid, signal: 'SIGKILL' },
-    ]);
+    expect(await reapLeftovers({ 'stubborn-v1-1': { pid: child.pid!, entry: fixture('stubborn') } })).toEqual(
+      [{ instance: 'stubborn-v1-1', pid: child.pid, signal: 'SIGKILL' }],
+    );
     expect(Date.now() - begun).toBeGreaterThanOrEqual(2_000);
     expect(await exited).toEqual([null, 'SIGKILL']);
   });
 
-  it('does nothing without a pids.json', async () => {
-    expect(await reapLeftovers(stateDir)).toEqual([]);
-  });
-});
-
-describe('a control plane that was killed', () => {
-  let h: Harness | undefined;
-
-  afterEach(async () => {
-    await h?.cleanup();
-    h = undefined;
-  });
-
-  it('leaves its instances serving, and the next supervisor start cleans them up', async () => {
-    const workloads = [testWorkload('api', 'service', { replicas: 2 })];
-    const controlPlane = spawn(
-      process.execPath,
-      [join(import.meta.dirname, 'fixtures', 'control-plane.ts'), JSON.stringify({ stateDir, workloads })],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    controlPlane.stdout!.setEncoding('utf8');
-    const [printed] = (await once(controlPlane.stdout!, 'data')) as [string];
-    const orphans = JSON.parse(printed) as InstanceStatus[];
-    for (const orphan of orphans) started.push(orphan.pid!);
-    expect(orphans.map((o) => o.state)).toEqual(['ready', 'ready']);
-
-    controlPlane.kill('SIGKILL');
-    await once(controlPlane, 'exit');
-    for (const orphan of orphans) expect((await get(orphan.port, '/healthz')).status).toBe(200);
-
-    h = harness(workloads, { stateDir });
-    await h.supervisor.start();
-    for (const orphan of orphans)
-      await expect.poll(() => isRunning(orphan.pid!), { timeout: 2_000 }).toBe(false);
-    expect(h.supervisor.instances().map((i) => [i.id, i.state])).toEqual([
-      ['api-v1-1', 'ready'],
-      ['api-v1-2', 'ready'],
-    ]);
+  it('does nothing without records', async () => {
+    expect(await reapLeftovers({})).toEqual([]);
   });
 });

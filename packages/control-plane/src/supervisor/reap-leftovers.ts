@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
-import { type PidRecord, readPidFile, removePidFile } from './pid-file.ts';
+import { type PidRecord, type PidRecords, readPidFile } from './pid-file.ts';
 import { commandLineOf, isRunning, processGroupOf, signalGroup } from './process-group.ts';
 
 /** A leftover that was stopped, and the signal that took it down. */
@@ -13,14 +13,14 @@ export interface ReapedProcess {
 const pollMs = 50;
 
 /**
- * Stops what a previous run left behind (its control plane was killed, so its instances kept
- * serving): every process in `<stateDir>/pids.json` that still runs and whose command line still
- * names the entry recorded gets SIGTERM, then SIGKILL after a grace period, with its whole process
- * group. A pid since reused by an unrelated process does not match and is left alone. The file is
- * removed afterwards.
+ * Stops processes a previous run left behind (its control plane was killed, so its instances kept
+ * serving) that the new one does not adopt: every one of `records` that still runs and whose
+ * command line still names the entry recorded gets SIGTERM, then SIGKILL after a grace period,
+ * with its whole process group. A pid since reused by an unrelated process does not match and is
+ * left alone.
  */
-export async function reapLeftovers(stateDir: string): Promise<ReapedProcess[]> {
-  const leftovers = Object.entries(readPidFile(stateDir)).filter(([, record]) => isLeftover(record));
+export async function reapLeftovers(records: PidRecords): Promise<ReapedProcess[]> {
+  const leftovers = Object.entries(records).filter(([, record]) => isLeftover(record));
   for (const [, record] of leftovers) signal(record.pid, 'SIGTERM');
   const deadline = Date.now() + SUPERVISOR_DEFAULTS.reapGracePeriodMs;
   while (Date.now() < deadline && leftovers.some(([, record]) => isRunning(record.pid))) await sleep(pollMs);
@@ -35,11 +35,18 @@ export async function reapLeftovers(stateDir: string): Promise<ReapedProcess[]> 
   const killDeadline = Date.now() + SUPERVISOR_DEFAULTS.reapGracePeriodMs;
   while (Date.now() < killDeadline && leftovers.some(([, record]) => isRunning(record.pid)))
     await sleep(pollMs);
-  removePidFile(stateDir);
   return reaped;
 }
 
-function isLeftover(record: PidRecord): boolean {
+/** Whether a process of `workload` that an earlier run recorded in `stateDir` still runs. */
+export function leftoverRuns(stateDir: string, workload: string): boolean {
+  return Object.values(readPidFile(stateDir)).some(
+    (record) => record.workload === workload && isLeftover(record),
+  );
+}
+
+/** Whether the recorded process still runs the program it was started with (its pid was not reused). */
+export function isLeftover(record: PidRecord): boolean {
   return isRunning(record.pid) && (commandLineOf(record.pid)?.includes(record.entry) ?? false);
 }
 

@@ -72,9 +72,9 @@ describe('Supervisor stop', () => {
     await h.supervisor.start();
     const pidFile = () => JSON.parse(readFileSync(join(h!.stateDir, 'pids.json'), 'utf8'));
     const instances = h.supervisor.instances();
-    expect(pidFile()).toEqual({
-      'api-v1-1': { pid: instances[0]!.pid, entry: fixture('service') },
-      'api-v1-2': { pid: instances[1]!.pid, entry: fixture('service') },
+    expect(pidFile()).toMatchObject({
+      'api-v1-1': { pid: instances[0]!.pid, entry: fixture('service'), workload: 'api', n: 1 },
+      'api-v1-2': { pid: instances[1]!.pid, entry: fixture('service'), workload: 'api', n: 2 },
     });
     const helpers = h.logs
       .tail({ workload: 'api' }, 50)

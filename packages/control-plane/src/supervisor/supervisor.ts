@@ -2,14 +2,18 @@ import { closest } from '@flotilla/spec';
 import type { Logger } from 'pino';
 import { SUPERVISOR_DEFAULTS } from '../defaults.ts';
 import type { LogStore } from '../logs/index.ts';
+import { httpProbe } from '../probes/index.ts';
 import { pickFreePort } from '../state/free-port.ts';
 import { randomToken } from '../state/random-token.ts';
 import type { InstanceStatus, Workload } from '../types.ts';
 import { SupervisorError } from './errors.ts';
 import { ManagedInstance } from './instance.ts';
 import type { Clock, InstanceContext, InstanceTokens } from './instance-context.ts';
-import { type PidRecord, type PidRecords, writePidFile } from './pid-file.ts';
-import { reapLeftovers } from './reap-leftovers.ts';
+import { type AdoptionDecision, decideAdoption } from './adoption-decision.ts';
+import { instanceFingerprint } from './fingerprint.ts';
+import { type PidRecord, type PidRecords, readPidFile, writePidFile } from './pid-file.ts';
+import { isRunning } from './process-group.ts';
+import { isLeftover, reapLeftovers } from './reap-leftovers.ts';
 import { planScale } from './scale-plan.ts';
 
 /** What the supervisor runs and the parts it works with. */
@@ -25,10 +29,19 @@ export interface SupervisorOptions {
   clock?: Clock;
   /** Where each process gets its instance token. @default random tokens that nothing checks */
   tokens?: InstanceTokens;
-  /** Where `pids.json` is kept for the reaper of a later run; without it nothing is recorded. */
+  /**
+   * Where `pids.json` is kept, for a later run to adopt or reap what this one leaves running;
+   * without it nothing is recorded and nothing is adopted.
+   */
   stateDir?: string;
   /** @default 250 */
   deregistrationDelayMs?: number;
+}
+
+/** What adopt() did with each process an earlier run left: adopted by instance id, or replaced and why. */
+export interface AdoptionReport {
+  adopted: string[];
+  replaced: { instance: string; reason: string }[];
 }
 
 /** Attempts at a port no instance holds before a start counts as failed. */
@@ -55,8 +68,9 @@ export class Supervisor {
   readonly #log: Logger;
   readonly #stateDir: string | undefined;
   readonly #deregistrationDelayMs: number;
-  #reaping: Promise<void> | null = null;
-  /** Set once leftovers are reaped; until then scale() only records the desired count. */
+  #adopting: Promise<AdoptionReport> | null = null;
+  readonly #fingerprints = new Map<string, string>();
+  /** Set once leftovers are adopted or reaped; until then scale() only records the desired count. */
   #started = false;
   #stopping: Promise<void> | null = null;
 
@@ -76,7 +90,7 @@ export class Supervisor {
       logs: options.logs,
       log: options.log,
       clock: options.clock ?? Date,
-      tokens: options.tokens ?? { issue: () => randomToken(), revoke: () => {} },
+      tokens: options.tokens ?? { issue: () => randomToken(), adopt: () => {}, revokeDigest: () => {} },
       acquirePort: async () => {
         for (let attempt = 0; attempt < portAttempts; attempt++) {
           const port = await allocatePort();
@@ -88,19 +102,31 @@ export class Supervisor {
       },
       releasePort: (port) => this.#ports.delete(port),
       recordPid: (instance, record) => this.#recordPid(instance, record),
+      fingerprint: (workload, version) => this.#fingerprint(workload, version),
       changed: () => this.#emit(),
     };
   }
 
   /**
-   * Stops what a killed earlier run left behind (from `pids.json` in `stateDir`), then starts every
-   * desired instance. Resolves when each is ready or has failed to start; failed ones go on
-   * restarting with backoff.
+   * Adopts what a killed earlier run left running (from `pids.json` in `stateDir`) where it runs,
+   * is what the spec starts now and is alive (decideAdoption), and stops the rest of it, with its
+   * process groups. Adopted instances are in instances() once this resolves; nothing new is started.
+   * start() does this first; calling it before lets the caller publish the adopted instances before
+   * anything else happens. Runs once.
+   */
+  adopt(): Promise<AdoptionReport> {
+    this.#assertRunning();
+    this.#adopting ??= this.#adoptLeftovers();
+    return this.#adopting;
+  }
+
+  /**
+   * Adopts or stops what an earlier run left (adopt()), then starts every desired instance that is
+   * missing. Resolves when each is ready or has failed to start; failed ones go on restarting with
+   * backoff.
    */
   async start(): Promise<void> {
-    this.#assertRunning();
-    this.#reaping ??= this.#reapLeftovers();
-    await this.#reaping;
+    await this.adopt();
     this.#started = true;
     const work: Promise<void>[] = [];
     for (const workload of this.#workloads.values()) {
@@ -136,8 +162,8 @@ export class Supervisor {
     const versions = version === undefined ? Object.keys(target.versions) : [this.#version(target, version)];
     const desired = this.#desired.get(target.name)!;
     for (const name of versions) desired[name] = replicas;
-    // Until start() has reaped the previous run, a new process would be recorded in the very
-    // pids.json the reaper is working from; start() brings the count in once it is done.
+    // Until start() has adopted or reaped the previous run, a new process would be recorded in the
+    // very pids.json that step is working from; start() brings the count in once it is done.
     if (!this.#started) return;
     await Promise.all(versions.map((name) => this.#reconcile(target, name)));
   }
@@ -148,6 +174,14 @@ export class Supervisor {
     return () => {
       this.#listeners.delete(listener);
     };
+  }
+
+  /**
+   * SIGKILLs the process group of every instance at once, children and adopted alike, for a control
+   * plane that must exit now. Synchronous, so that it can run in an 'exit' handler.
+   */
+  forceKill(): void {
+    for (const instance of this.#instances.values()) instance.forceKill();
   }
 
   /** Stops every instance gracefully, gateways first; resolves once every process has exited. */
@@ -164,15 +198,82 @@ export class Supervisor {
     await Promise.all(all.filter((i) => i.workload.kind !== 'gateway').map((i) => this.#remove(i)));
   }
 
-  async #reapLeftovers(): Promise<void> {
-    if (this.#stateDir === undefined) return;
-    for (const reaped of await reapLeftovers(this.#stateDir)) {
-      this.#log.warn(reaped, 'stopped a leftover instance of an earlier run');
+  async #adoptLeftovers(): Promise<AdoptionReport> {
+    const report: AdoptionReport = { adopted: [], replaced: [] };
+    if (this.#stateDir === undefined) return report;
+    const records = readPidFile(this.#stateDir);
+    const verdicts = await Promise.all(
+      Object.entries(records).map(async ([id, record]) => ({ id, record, ...(await this.#judge(record)) })),
+    );
+    const replaced: PidRecords = {};
+    for (const { id, record, decision, ready } of verdicts) {
+      if (decision.action === 'adopt') {
+        const workload = this.#workloads.get(record.workload!)!;
+        const n = record.n!;
+        const key = `${workload.name}\0${record.version!}`;
+        this.#counters.set(key, Math.max(this.#counters.get(key) ?? 0, n));
+        this.#ports.add(record.port!);
+        const instance = new ManagedInstance(this.#context, workload, record.version!, n);
+        this.#instances.set(instance.id, instance);
+        instance.adopt({ pid: record.pid, port: record.port!, tokenDigest: record.tokenDigest!, ready });
+        report.adopted.push(instance.id);
+      } else {
+        if (decision.action === 'replace') {
+          replaced[id] = record;
+          report.replaced.push({ instance: id, reason: decision.reason });
+        }
+        this.#log.warn({ instance: id, pid: record.pid, reason: decision.reason }, `not adopting ${id}`);
+      }
     }
+    // Only what runs now stays on record; what is replaced is stopped before anything new starts,
+    // so that its port and its place in the gateway's shared port are free again.
+    writePidFile(this.#stateDir, this.#pids);
+    for (const reaped of await reapLeftovers(replaced)) {
+      this.#log.warn(reaped, 'stopped a process of an earlier run instead of adopting it');
+    }
+    return report;
+  }
+
+  /** Looks at one recorded process and decides whether to adopt it; `ready` is its readiness probe. */
+  async #judge(record: PidRecord): Promise<{ decision: AdoptionDecision; ready: boolean }> {
+    const running = isRunning(record.pid);
+    const found = !running ? 'gone' : isLeftover(record) ? 'running' : 'other-program';
+    const workload = record.workload === undefined ? undefined : this.#workloads.get(record.workload);
+    const hasVersion = workload !== undefined && Object.hasOwn(workload.versions, record.version ?? '');
+    const complete =
+      record.port !== undefined && record.tokenDigest !== undefined && Number.isInteger(record.n);
+    const probe = (which: 'liveness' | 'readiness') =>
+      found === 'running' && complete && workload !== undefined
+        ? httpProbe({
+            host: SUPERVISOR_DEFAULTS.host,
+            port: record.port!,
+            path: workload.probes[which].path,
+            timeoutMs: workload.probes[which].timeoutMs,
+          })
+        : Promise.resolve(undefined);
+    const [liveness, readiness] = await Promise.all([probe('liveness'), probe('readiness')]);
+    const decision = decideAdoption({
+      process: found,
+      recordedFingerprint: record.fingerprint,
+      expectedFingerprint: hasVersion ? this.#fingerprint(workload, record.version!) : undefined,
+      complete,
+      liveness,
+    });
+    return { decision, ready: readiness?.ok ?? false };
+  }
+
+  #fingerprint(workload: Workload, version: string): string {
+    const key = `${workload.name}\0${version}`;
+    let fingerprint = this.#fingerprints.get(key);
+    if (fingerprint === undefined) {
+      fingerprint = instanceFingerprint(workload, version, process.env);
+      this.#fingerprints.set(key, fingerprint);
+    }
+    return fingerprint;
   }
 
   async #reconcile(workload: Workload, version: string): Promise<void> {
-    // A stop() that came in while start() was reaping must not be followed by new processes.
+    // A stop() that came in while start() was adopting must not be followed by new processes.
     if (this.#stopping !== null) return;
     const current = [...this.#instances.values()].filter(
       (i) => i.workload === workload && i.version === version && !i.leaving,
