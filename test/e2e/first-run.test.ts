@@ -55,7 +55,8 @@ function upUntilExit(
   });
 }
 
-describe('flotilla up on a port another program holds', () => {
+// Concurrent: each of these is a short `up` that waits mostly on its own start-up.
+describe.concurrent('flotilla up on a port another program holds', () => {
   it.each([
     ['without SO_REUSEPORT', false],
     ['with SO_REUSEPORT, as a gateway of another system does', true],
