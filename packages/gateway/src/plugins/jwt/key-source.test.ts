@@ -191,6 +191,20 @@ describe('jwt with a JWKS URL', () => {
     }
   });
 
+  it('warns once while the same fetch failure repeats every second, and says when the keys are back', async () => {
+    jwks.status = 503;
+    const own = createTestDeps();
+    const starting = start(jwksUrl, CACHE_S, own);
+    await eventually(() => expect(jwks.hits).toBeGreaterThanOrEqual(4), 10_000);
+    const warnings = () => own.logs.filter((l) => l.level === 'warn');
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]?.obj).toMatchObject({ error: expect.stringMatching(/answered 503/) });
+
+    jwks.status = 200;
+    await eventually(() => expect(starting.notReady?.()).toBeUndefined(), 5_000);
+    expect(own.logs.at(-1)).toMatchObject({ level: 'info', msg: 'JWKS fetched again' });
+  });
+
   it('keeps accepting tokens with the last keys fetched when a later fetch fails', async () => {
     const token = await mint(current, 'k1', 10);
     const fast = start(jwksUrl, 1);

@@ -122,11 +122,15 @@ export function remoteKeys(
       lastError = undefined;
       schedule(cacheS * 1000);
     } catch (cause) {
-      lastError = (cause as Error).message;
-      deps.log.warn(
-        { plugin: 'jwt', jwksUrl: url, error: lastError, usingCachedKeys: keySet !== undefined },
-        'JWKS fetch failed; tokens are checked against the last keys fetched, if any',
-      );
+      const error = (cause as Error).message;
+      // Retried every second while the key service starts: one line per new failure, not per try.
+      if (error !== lastError) {
+        deps.log.warn(
+          { plugin: 'jwt', jwksUrl: url, error, usingCachedKeys: keySet !== undefined },
+          'JWKS fetch failed; tokens are checked against the last keys fetched, if any',
+        );
+      }
+      lastError = error;
       schedule(jwksRetryAfterFailureS * 1000);
     }
   }
