@@ -284,9 +284,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     await supervisor.start();
     await checkGatewayPortAfterStart(gatewayHost, gatewayPort, supervisor.instances(), GATEWAY_WORKLOAD.name);
     registry.update(supervisor.instances());
+    // An adopted instance that is unready runs and is not being restarted: it did not fail to start.
+    const adopted = new Set(adoption.adopted);
     const failed = supervisor
       .instances()
-      .filter((i) => i.state !== 'ready')
+      .filter((i) => i.state !== 'ready' && !(i.state === 'unready' && adopted.has(i.id)))
       .map((i) => i.id);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     progress(
