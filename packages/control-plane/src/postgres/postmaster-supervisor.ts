@@ -110,14 +110,16 @@ export class PostmasterSupervisor {
     };
     this.#pid = null;
     // Once only: when its processes are gone, the old pid may lead some other process group.
-    const cleared = clearCrashedPostmaster(
-      this.#options.dataDir,
-      exit.pid,
-      this.#options.stopTimeoutMs,
-    ).catch((error: unknown) => {
-      // The start below then fails too while the old processes hold on, and counts as a failure.
-      log.error({ err: error }, 'could not clear what the ended PostgreSQL left behind');
-    });
+    let clearedMs: number | undefined;
+    const cleared = clearCrashedPostmaster(this.#options.dataDir, exit.pid, this.#options.stopTimeoutMs).then(
+      () => {
+        clearedMs = clock.now() - endedAtMs;
+      },
+      (error: unknown) => {
+        // The start below then fails too while the old processes hold on, and counts as a failure.
+        log.error({ err: error }, 'could not clear what the ended PostgreSQL left behind');
+      },
+    );
     for (;;) {
       const now = clock.now();
       this.#lastExit = { ...ended, at: new Date(now).toISOString() };
@@ -136,6 +138,7 @@ export class PostmasterSupervisor {
       this.#restarts++;
       this.#state = 'restarting';
       this.#nextRestartAtMs = null;
+      const startingAtMs = clock.now();
       try {
         const started = await this.#options.start();
         this.#pid = started.pid;
@@ -143,9 +146,10 @@ export class PostmasterSupervisor {
         this.#state = 'running';
         if (this.#stopping) return;
         const downMs = clock.now() - endedAtMs;
+        const recoveryMs = clock.now() - startingAtMs;
         log.warn(
-          { pid: started.pid, restarts: this.#restarts, downMs },
-          `PostgreSQL restarted ${downMs} ms after it ended`,
+          { pid: started.pid, restarts: this.#restarts, downMs, clearedMs, recoveryMs },
+          `PostgreSQL restarted ${downMs} ms after it ended (its old processes were gone after ${clearedMs} ms; the new one recovered in ${recoveryMs} ms)`,
         );
         this.#watchPostmaster(started);
         return;

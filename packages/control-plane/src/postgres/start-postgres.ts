@@ -6,6 +6,7 @@ import { statePaths } from '../state/index.ts';
 import { commandLineOf, isRunning } from '../supervisor/process-group.ts';
 import type { SystemStatus } from '../types.ts';
 import { placeDataDir } from './data-dir.ts';
+import { checkpoint } from './checkpoint.ts';
 import { BUS_DATABASE } from './database-name.ts';
 import { adoptEmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
 import { provisionDatabases } from './provision.ts';
@@ -116,6 +117,12 @@ export async function startPostgres(
   );
   try {
     const urls = await provision(server.serverUrl);
+    // Creating a database writes thousands of pages; until a checkpoint has them on disk, a crash
+    // recovery replays and syncs them all (10 s and more on a busy machine). Not waited for: the
+    // instances start meanwhile, and the next timed checkpoint would do it anyway.
+    checkpoint(server.serverUrl, options.connectTimeoutMs).catch((error: unknown) =>
+      options.log.debug({ err: error }, 'the checkpoint after provisioning did not run'),
+    );
     return {
       status: () => ({ mode: 'embedded', host: server.host, port: server.port, server: server.status() }),
       ...urls,
