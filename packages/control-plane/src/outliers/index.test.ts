@@ -77,4 +77,25 @@ describe('OutlierStore', () => {
     now += 30_000;
     expect(store.ejections().size).toBe(0);
   });
+
+  it('does not show a restarted instance as ejected for what its predecessor did, even when a reporter sends that ejection again', () => {
+    const store = new OutlierStore(clock);
+    const old = ejection('orders-v1-2', 30_000);
+    store.report('gateway-v1-1', [old, ejection('orders-v1-3', 30_000)]);
+    store.report('users-v1-1', [old]);
+    // orders-v1-2's process ends; the supervisor starts a new one under the same id.
+    store.forget('orders-v1-2');
+    expect([...store.ejections().keys()]).toEqual(['orders-v1-3']);
+    // The gateway has not seen the table without orders-v1-2 yet, and reports its list again.
+    store.report('gateway-v1-1', [old, ejection('orders-v1-3', 30_000)]);
+    expect([...store.ejections().keys()]).toEqual(['orders-v1-3']);
+  });
+
+  it('shows an ejection of the new process of a restarted instance', () => {
+    const store = new OutlierStore(clock);
+    store.report('gateway-v1-1', [ejection('orders-v1-2', 30_000)]);
+    store.forget('orders-v1-2');
+    store.report('gateway-v1-1', [{ ...ejection('orders-v1-2', 60_000), ejections: 2 }]);
+    expect(store.ejections().get('orders-v1-2')).toEqual({ by: ['gateway-v1-1'], until: at(60_000) });
+  });
 });
