@@ -15,6 +15,9 @@ import { GatewayError, type GatewayErrorCode } from './errors.ts';
  */
 export function createEdgeServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer({ requireHostHeader: false }, handler);
+  // Without this, Node answers `100 Continue` to every `Expect: 100-continue` before the gateway
+  // has decided anything; the handler sends it once the request is on its way upstream.
+  server.on('checkContinue', handler);
   server.on('clientError', refuseUnreadable);
   return server;
 }

@@ -216,6 +216,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.#sendError(new GatewayError('BODY_TOO_LARGE'));
         return;
       }
+      // A client that sent `Expect: 100-continue` waits for this before it sends the body: only a
+      // request on its way upstream gets it, so the body of a refused one is never sent at all.
+      if (this.#req.headers.expect !== undefined && this.#req.httpVersionMinor === 1)
+        this.#res.writeContinue();
       // A declared length is enforced by Node's parser; only a chunked body needs counting.
       body = this.#body = pipeBody(this.#req, declared === undefined ? max : undefined);
     }

@@ -304,3 +304,54 @@ describe('refusing a body', () => {
     expect(seen()).toBe(1);
   });
 });
+
+describe('Expect: 100-continue', () => {
+  /** Sends `head` alone (and the body once `onContinue` is called) and reads until a JSON answer has come. */
+  function exchangeHead(
+    gw: TestGateway,
+    head: string,
+    onContinue?: (socket: Socket) => void,
+  ): Promise<string> {
+    const { port } = new URL(gw.url);
+    return new Promise((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(head));
+      let received = '';
+      let continued = false;
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+        if (!continued && received.startsWith('HTTP/1.1 100')) {
+          continued = true;
+          onContinue?.(socket);
+        }
+        if (/\r\n\r\n\{.*\}$/s.test(received)) socket.end();
+      });
+      socket.on('error', () => {});
+      const bound = setTimeout(() => socket.destroy(), CLOSED_WITHIN_MS);
+      socket.on('close', () => {
+        clearTimeout(bound);
+        resolve(received);
+      });
+    });
+  }
+
+  it('refuses without 100 Continue, so that the client never sends the body', async () => {
+    const { gw, seen } = await gatewayFor((port) =>
+      tableOf(1, { plugins: { jwt: JWT }, routes: [routeSpec({ service: 'orders' })] }, { orders: [port] }),
+    );
+    const answer = await exchangeHead(gw, post('/orders', 'Expect: 100-continue\r\n'));
+    expect(answer.startsWith('HTTP/1.1 401 ')).toBe(true);
+    expect(answer).not.toContain('100 Continue');
+    expect(seen()).toBe(0);
+  });
+
+  it('answers 100 Continue to a request on its way upstream, which then gets the body', async () => {
+    const { gw } = await gatewayFor((port) =>
+      tableOf(1, { routes: [routeSpec({ service: 'orders' })] }, { orders: [port] }),
+    );
+    const body = '{"productId":1}';
+    const head = `POST /orders HTTP/1.1\r\nHost: shop.test\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const answer = await exchangeHead(gw, head, (socket) => socket.write(body));
+    expect(answer.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ')).toBe(true);
+  });
+});
