@@ -63,6 +63,7 @@ export class PostmasterSupervisor {
     return this.#pid;
   }
 
+  /** The server's state, pid, restarts and last end, for `flotilla status`. */
   status(): PostgresServerStatus {
     return {
       state: this.#state,
