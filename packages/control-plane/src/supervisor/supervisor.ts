@@ -206,31 +206,34 @@ export class Supervisor {
       Object.entries(records).map(async ([id, record]) => ({ id, record, ...(await this.#judge(record)) })),
     );
     const replaced: PidRecords = {};
-    for (const { id, record, decision, ready } of verdicts) {
-      if (decision.action === 'adopt') {
-        const workload = this.#workloads.get(record.workload!)!;
-        const n = record.n!;
-        const key = `${workload.name}\0${record.version!}`;
-        this.#counters.set(key, Math.max(this.#counters.get(key) ?? 0, n));
-        this.#ports.add(record.port!);
-        const instance = new ManagedInstance(this.#context, workload, record.version!, n);
-        this.#instances.set(instance.id, instance);
-        instance.adopt({ pid: record.pid, port: record.port!, tokenDigest: record.tokenDigest!, ready });
-        report.adopted.push(instance.id);
-      } else {
-        if (decision.action === 'replace') {
-          replaced[id] = record;
-          report.replaced.push({ instance: id, reason: decision.reason });
-        }
-        this.#log.warn({ instance: id, pid: record.pid, reason: decision.reason }, `not adopting ${id}`);
+    for (const { id, record, decision } of verdicts) {
+      if (decision.action === 'adopt') continue;
+      if (decision.action === 'replace') {
+        replaced[id] = record;
+        report.replaced.push({ instance: id, reason: decision.reason });
       }
+      this.#log.warn({ instance: id, pid: record.pid, reason: decision.reason }, `not adopting ${id}`);
     }
-    // Only what runs now stays on record; what is replaced is stopped before anything new starts,
-    // so that its port and its place in the gateway's shared port are free again.
-    writePidFile(this.#stateDir, this.#pids);
+    // What is replaced is stopped before anything new starts, so that its port and its share of the
+    // gateway's port are free again; and before the first adoption rewrites pids.json, so that a
+    // control plane killed meanwhile leaves it on record for the next one.
     for (const reaped of await reapLeftovers(replaced)) {
       this.#log.warn(reaped, 'stopped a process of an earlier run instead of adopting it');
     }
+    for (const { record, decision, ready } of verdicts) {
+      if (decision.action !== 'adopt') continue;
+      const workload = this.#workloads.get(record.workload!)!;
+      const n = record.n!;
+      const key = `${workload.name}\0${record.version!}`;
+      this.#counters.set(key, Math.max(this.#counters.get(key) ?? 0, n));
+      this.#ports.add(record.port!);
+      const instance = new ManagedInstance(this.#context, workload, record.version!, n);
+      this.#instances.set(instance.id, instance);
+      instance.adopt({ pid: record.pid, port: record.port!, tokenDigest: record.tokenDigest!, ready });
+      report.adopted.push(instance.id);
+    }
+    // Only what runs now stays on record (adoptions recorded themselves; this covers none at all).
+    writePidFile(this.#stateDir, this.#pids);
     return report;
   }
 
