@@ -9,6 +9,7 @@ import {
 import type { DestinationStream } from 'pino';
 import { registerCatalog } from './catalog.ts';
 import { ORDERS_DEFAULTS } from './defaults.ts';
+import { IdempotencyKeys } from './idempotency.ts';
 import { registerOrders } from './orders.ts';
 import { meshPayments } from './payments-client.ts';
 import { reconcilePending } from './reconcile.ts';
@@ -44,12 +45,19 @@ export function buildOrdersService(options: OrdersOptions = {}): Service {
     events: {},
   });
   const payments = meshPayments(() => options.mesh ?? service.mesh);
+  const { leaseMs, renewEveryMs, idleInTransactionMs } = ORDERS_DEFAULTS.idempotencyKey;
+  const keys = new IdempotencyKeys(service, {
+    holder: `${service.identity.instance}/${process.pid}`,
+    leaseMs,
+    renewEveryMs,
+    idleInTransactionMs,
+  });
   registerCatalog(service, currency);
-  registerOrders(service, payments, { currency, requestHashKey });
+  registerOrders(service, payments, keys, { currency, requestHashKey });
   const { reconcile } = ORDERS_DEFAULTS;
   service.background(
     'reconcile-pending-orders',
-    reconcilePending(service, payments, {
+    reconcilePending(service, payments, keys, {
       pendingAfterMs: positiveInt('RECONCILE_PENDING_AFTER_MS', reconcile.pendingAfterMs, env),
       intervalMs: positiveInt('RECONCILE_INTERVAL_MS', reconcile.intervalMs, env),
       batch: reconcile.batch,

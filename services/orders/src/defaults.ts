@@ -15,7 +15,21 @@ export const ORDERS_DEFAULTS = {
     maxTotalCents: 100_000_000,
   },
   product: { maxStock: 1_000_000, maxPriceCents: 100_000_000 },
-  idempotencyKey: { maxLength: 255 },
+  idempotencyKey: {
+    maxLength: 255,
+    /**
+     * How long a claim on a key lasts unless renewed: how long a retry waits, at most, after the
+     * request holding the key died or hung (kill -9, SIGSTOP) before it takes the key over.
+     */
+    leaseMs: 3_000,
+    /** Claims are renewed this often while their request runs, so two renewals may fail in a row. */
+    renewEveryMs: 1_000,
+    /**
+     * A transaction on a key whose process goes quiet inside it for this long is ended by
+     * PostgreSQL, so a hung process cannot keep the rows it locked (the products' stock, the key).
+     */
+    idleInTransactionMs: 2_000,
+  },
   payments: {
     /** Attempts at a charge or refund per request, when payments answers 503 or cannot be reached. */
     attempts: 3,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { requireSubject } from './caller.ts';
 import { cancelOrder } from './cancel-order.ts';
 import { ORDERS_DEFAULTS } from './defaults.ts';
-import { claimKey, requestHash } from './idempotency.ts';
+import { type IdempotencyKeys, LeaseLostError, requestHash } from './idempotency.ts';
 import { listOrders, loadOrder } from './order-store.ts';
 import { decodeCursor, encodeCursor } from './page-cursor.ts';
 import { type PaymentsClient, PaymentsUnavailableError } from './payments-client.ts';
@@ -45,48 +45,38 @@ const orderId = z.uuid();
 export function registerOrders(
   service: Service,
   payments: PaymentsClient,
+  keys: IdempotencyKeys,
   settings: { currency: string; requestHashKey: string },
 ): void {
   const { currency, requestHashKey } = settings;
   service.post('/api/orders/v1/orders', { body: orderRequest }, async (ctx) => {
     const owner = requireSubject(ctx);
     const key = idempotencyKeyOf(ctx);
-    const client = await service.db.connect();
-    let broken = false;
+    const claim = await keys.claim(owner, key, requestHash(ctx.body, requestHashKey));
+    if (claim.kind === 'mismatch') {
+      throw new HttpError(
+        422,
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used with another request body; use a new key for a new order.',
+      );
+    }
+    if (claim.kind === 'busy') throw requestInProgress();
+    if (claim.kind === 'replay') return send(ctx, claim.status, claim.body, true);
     try {
-      const claim = await claimKey(client, owner, key, requestHash(ctx.body, requestHashKey));
-      if (claim.kind === 'mismatch') {
-        throw new HttpError(
-          422,
-          'IDEMPOTENCY_KEY_REUSED',
-          'This Idempotency-Key was used with another request body; use a new key for a new order.',
-        );
-      }
-      if (claim.kind === 'busy') {
-        throw new HttpError(
-          409,
-          'REQUEST_IN_PROGRESS',
-          'A request with this Idempotency-Key is still being handled; retry shortly.',
-          {
-            headers: { 'retry-after': String(retryAfterS) },
-          },
-        );
-      }
-      if (claim.kind === 'replay') return send(ctx, claim.status, claim.body, true);
-      try {
-        const final = await placeOrder(
+      const final = await keys.hold(claim.lease, () =>
+        placeOrder(
           service,
           payments,
-          client,
-          { owner, key, request: ctx.body, traceparent: traceparentOf(ctx) },
+          keys,
+          { lease: claim.lease, request: ctx.body, traceparent: traceparentOf(ctx) },
           claim.orderId,
           currency,
-        );
-        return send(ctx, final.status, final.body, false);
-      } finally {
-        await claim.release();
-      }
+        ),
+      );
+      return send(ctx, final.status, final.body, false);
     } catch (error) {
+      // This request stalled past its claim and a retry took the key over: that one answers.
+      if (error instanceof LeaseLostError) throw requestInProgress();
       if (error instanceof PaymentsUnavailableError) {
         ctx.log.warn({ err: error }, 'payments unavailable; the order stays pending until a retry');
         throw new HttpError(
@@ -96,11 +86,7 @@ export function registerOrders(
           { headers: { 'retry-after': String(retryAfterS) } },
         );
       }
-      broken = !(error instanceof HttpError);
       throw error;
-    } finally {
-      // A connection whose transaction or lock state is unknown is not given to anyone else.
-      client.release(broken);
     }
   });
 
@@ -187,6 +173,15 @@ function isKeysetCursor(value: unknown): value is { t: string; id: string } {
     PG_TIMESTAMP.test(v.t) &&
     typeof v.id === 'string' &&
     orderId.safeParse(v.id).success
+  );
+}
+
+function requestInProgress(): HttpError {
+  return new HttpError(
+    409,
+    'REQUEST_IN_PROGRESS',
+    'A request with this Idempotency-Key is still being handled; retry shortly.',
+    { headers: { 'retry-after': String(retryAfterS) } },
   );
 }
 

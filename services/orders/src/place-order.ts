@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DatabaseClient, failpoint, type Service } from '@flotilla/runtime';
 import { ORDERS_DEFAULTS } from './defaults.ts';
-import { completeKey } from './idempotency.ts';
+import { completeKey, type IdempotencyKeys, type KeyLease } from './idempotency.ts';
 import { loadOrder, type Order, releaseStock } from './order-store.ts';
 import type { ChargeOutcome, PaymentsClient } from './payments-client.ts';
 
@@ -31,28 +31,34 @@ interface Step extends KeyRef {
  *    never charges twice); then one transaction settles the order as paid or payment_failed
  *    (giving the stock back), writes `order.paid` to the outbox and records the answer on the key.
  *
- * Payments being unavailable leaves the order pending and the key open: the caller gets 503 and
- * its retry resumes at the charge. A pending order that nobody retries is settled by the
- * reconciler (reconcile.ts). The two failpoints mark the crash windows the tests exercise.
+ * Each transaction runs under the request's claim on the key (`keys.transaction`), so a request
+ * whose claim was taken over meanwhile writes nothing; no connection is held between them, in
+ * particular not across the payments call. Payments being unavailable leaves the order pending and
+ * the key open: the caller gets 503 and its retry resumes at the charge. A pending order that
+ * nobody retries is settled by the reconciler (reconcile.ts). The two failpoints mark the crash
+ * windows the tests exercise.
  */
 export async function placeOrder(
   service: Service,
   payments: PaymentsClient,
-  client: DatabaseClient,
+  keys: IdempotencyKeys,
   step: Step,
   recordedOrderId: string | null,
   currency: string,
 ): Promise<FinalAnswer> {
-  let orderId = recordedOrderId;
-  if (orderId === null) {
-    const reserved = await inTransaction(client, (tx) => reserve(tx, step, currency));
+  const { lease } = step;
+  let order: Order;
+  if (recordedOrderId === null) {
+    const reserved = await keys.transaction(lease, (tx) => reserve(tx, step, currency));
     if ('status' in reserved) return reserved;
-    orderId = reserved.orderId;
+    order = reserved.order;
+  } else {
+    order = (await loadOrder(service.db, recordedOrderId, lease.owner))!;
   }
-  const order = (await loadOrder(client, orderId, step.owner))!;
+  const orderId = order.id;
   if (order.status !== 'pending') {
     // Settled by an earlier attempt whose answer was not recorded: answer with the order as it is.
-    return inTransaction(client, (tx) => answer(tx, step, 201, order));
+    return keys.transaction(lease, (tx) => answer(tx, step, 201, order));
   }
   failpoint('orders.after-reserve');
   const outcome = await payments.charge({
@@ -62,13 +68,12 @@ export async function placeOrder(
     cardNumber: step.request.card_number,
   });
   failpoint('orders.after-charge');
-  return inTransaction(client, (tx) => settleOrder(service, tx, step, orderId, outcome));
+  return keys.transaction(lease, (tx) => settleOrder(service, tx, step, orderId, outcome));
 }
 
-/** Who a settlement answers: the key's owner and key, and the trace of the request, if any. */
+/** Who a settlement answers: the claim on the key, and the trace of the request, if any. */
 export interface KeyRef {
-  owner: string;
-  key: string;
+  lease: KeyLease;
   traceparent: string | undefined;
 }
 
@@ -76,7 +81,8 @@ export interface KeyRef {
  * Settles a pending order in the caller's transaction with what payments said: paid (and
  * `order.paid` written to the outbox) or payment_failed (and the stock given back), then records
  * the order as the key's final answer. Only the update that moves the order out of pending
- * releases stock or publishes, so whatever else ran on the order, those happen once.
+ * releases stock or publishes, so whatever else ran on the order, those happen once. `tx` is a
+ * transaction of `keys.transaction` under `ref.lease`.
  */
 export async function settleOrder(
   service: Service,
@@ -95,7 +101,7 @@ export async function settleOrder(
           `UPDATE orders SET status = 'payment_failed', decline_code = $2 WHERE id = $1 AND status = 'pending'`,
           [orderId, outcome.decline_code ?? 'declined'],
         );
-  const settled = (await loadOrder(tx, orderId, ref.owner))!;
+  const settled = (await loadOrder(tx, orderId, ref.lease.owner))!;
   if (rowCount === 1 && settled.status === 'payment_failed') await releaseStock(tx, orderId);
   if (rowCount === 1 && settled.status === 'paid') {
     await service.events.publish(
@@ -103,7 +109,7 @@ export async function settleOrder(
       'order.paid',
       {
         order_id: settled.id,
-        user_id: ref.owner,
+        user_id: ref.lease.owner,
         total_cents: settled.total_cents,
         currency: settled.currency,
         items: settled.items,
@@ -119,7 +125,7 @@ async function reserve(
   tx: DatabaseClient,
   step: Step,
   currency: string,
-): Promise<FinalAnswer | { orderId: string }> {
+): Promise<FinalAnswer | { order: Order }> {
   const ids = step.request.items.map((i) => i.product_id);
   // Locked in id order, as every order does, so that two orders for the same products never deadlock.
   const { rows: products } = await tx.query<{ id: string; name: string; price_cents: number; stock: number }>(
@@ -169,7 +175,7 @@ async function reserve(
   const last4 = step.request.card_number.replace(/\D/g, '').slice(-4);
   await tx.query(
     `INSERT INTO orders (id, owner, status, total_cents, currency, card_last4) VALUES ($1, $2, 'pending', $3, $4, $5)`,
-    [orderId, step.owner, total, currency, last4],
+    [orderId, step.lease.owner, total, currency, last4],
   );
   await tx.query(
     `INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents)
@@ -183,11 +189,11 @@ async function reserve(
     [ids, step.request.items.map((i) => i.quantity)],
   );
   await tx.query('UPDATE idempotency_keys SET order_id = $3 WHERE owner = $1 AND key = $2', [
-    step.owner,
-    step.key,
+    step.lease.owner,
+    step.lease.key,
     orderId,
   ]);
-  return { orderId };
+  return { order: (await loadOrder(tx, orderId, step.lease.owner))! };
 }
 
 /** Records `body` as the key's final answer and returns it, serialised once so replays match byte for byte. */
@@ -198,22 +204,6 @@ async function answer(
   body: Order | { error: unknown },
 ): Promise<FinalAnswer> {
   const text = JSON.stringify(body);
-  await completeKey(tx, ref.owner, ref.key, status, text);
+  await completeKey(tx, ref.lease, status, text);
   return { status, body: text };
-}
-
-/** Runs `work` in a transaction on a connection the caller holds (it also holds the key's lock). */
-export async function inTransaction<T>(
-  client: DatabaseClient,
-  work: (tx: DatabaseClient) => Promise<T>,
-): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
 }

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackgroundTask, Service } from '@flotilla/runtime';
-import { tryLockKey } from './idempotency.ts';
-import { inTransaction, settleOrder } from './place-order.ts';
-import { type PaymentsClient, PaymentsUnavailableError } from './payments-client.ts';
+import type { IdempotencyKeys } from './idempotency.ts';
+import type { PaymentsClient } from './payments-client.ts';
+import { settleOrder } from './place-order.ts';
 
 /** When the reconciler looks, and at what. */
 export interface ReconcileSettings {
@@ -23,7 +23,7 @@ interface PendingRow {
 /**
  * Settles orders left pending: a client that got 503 PAYMENT_UNAVAILABLE and never retried, a
  * replica killed between the reserve and the settle with no retry after it, or a charge approved
- * just after orders stopped waiting for it. For each, under the key's lock (so never while a
+ * just after orders stopped waiting for it. For each, under a claim on the key (so never while a
  * request works on it), payments is asked to void the charge: a charge that has its answer keeps
  * it and the order is settled with it (paid, or failed with its stock back); a charge without one,
  * or none at all, is voided, so it can never take money later, and the order fails as `abandoned`
@@ -32,48 +32,33 @@ interface PendingRow {
 export function reconcilePending(
   service: Service,
   payments: PaymentsClient,
+  keys: IdempotencyKeys,
   settings: ReconcileSettings,
 ): BackgroundTask {
   const reconcile = async (order: PendingRow) => {
-    const client = await service.db.connect();
-    let broken = false;
     try {
-      const release = await tryLockKey(client, order.owner, order.key);
-      if (!release) return;
-      try {
-        const [still] = (
-          await client.query<{ status: string }>('SELECT status FROM orders WHERE id = $1', [order.id])
-        ).rows;
-        if (still?.status !== 'pending') return;
+      // Only an unfinished key can be taken, and an order is settled with its key's answer in one
+      // transaction: a taken key's order is still pending.
+      const taken = await keys.take(order.owner, order.key);
+      if (!taken) return;
+      const ref = { lease: taken.lease, traceparent: undefined };
+      await keys.hold(taken.lease, async () => {
         const outcome = await payments.void({
           orderId: order.id,
           amountCents: order.total_cents,
           currency: order.currency,
         });
-        await inTransaction(client, (tx) =>
-          settleOrder(
-            service,
-            tx,
-            { owner: order.owner, key: order.key, traceparent: undefined },
-            order.id,
-            outcome,
-          ),
-        );
+        await keys.transaction(taken.lease, (tx) => settleOrder(service, tx, ref, order.id, outcome));
         service.log.info(
           { order_id: order.id, outcome: outcome.status, decline_code: outcome.decline_code },
           'settled an order left pending',
         );
-      } finally {
-        await release();
-      }
+      });
     } catch (error) {
-      broken = !(error instanceof PaymentsUnavailableError);
       service.log.warn(
         { err: error, order_id: order.id },
         'could not settle an order left pending; trying later',
       );
-    } finally {
-      client.release(broken);
     }
   };
 
