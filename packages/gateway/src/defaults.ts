@@ -11,9 +11,10 @@ export const GATEWAY_DEFAULTS = {
   shutdownMarginMs: 250,
   /**
    * After answering a request whose body is still arriving (401, 404, 413, 503...), the connection
-   * closes once the client has had this long to read the answer, or at once when the body ends or
-   * the client closes. Meanwhile at most `maxBytes` more of the body are read and dropped; past
-   * that the client's writes block. 500 ms is Go's net/http delay before such a close.
+   * closes once the client has had this long to read the answer. Meanwhile at most `maxBytes` more
+   * of the body are read and dropped, and the connection closes sooner if the body or the client's
+   * side ends within them; past them the client's writes block. 500 ms is Go's net/http delay
+   * before such a close.
    */
   refusedBodyLinger: { maxMs: 500, maxBytes: 64 * 1024 },
 } as const;

@@ -14,8 +14,9 @@ export interface LingerLimits {
  * with a reset, which reaches a client still sending before it has read the answer: undici and
  * Node's http client then report EPIPE instead of the answer. So the connection lingers, as nginx's
  * and Go's servers do: what arrives is read and dropped up to `maxBytes` (after which the client's
- * writes simply block), the response ends as soon as the body does or the client closes, and at
- * the latest after `maxMs`, once the client has had the time to read the answer.
+ * writes simply block, and a close of the client goes unseen), the response ends as soon as the
+ * body does, the connection as soon as the client closes it, and at the latest after `maxMs`, once
+ * the client has had the time to read the answer.
  */
 export function lingerThenEnd(req: IncomingMessage, res: ServerResponse, limits: LingerLimits): void {
   let dropped = 0;
