@@ -282,10 +282,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     reportAdoption(adoption, progress);
     progress(`instances: starting ${total - adoption.adopted.length}`);
     await supervisor.start();
-    await checkGatewayPortAfterStart(gatewayHost, gatewayPort, supervisor.instances(), GATEWAY_WORKLOAD.name);
+    const adopted = new Set(adoption.adopted);
+    // An adopted replica holds the gateway's port itself, ready or not: nobody else can have it.
+    if (!supervisor.instances().some((i) => i.service === GATEWAY_WORKLOAD.name && adopted.has(i.id)))
+      await checkGatewayPortAfterStart(
+        gatewayHost,
+        gatewayPort,
+        supervisor.instances(),
+        GATEWAY_WORKLOAD.name,
+      );
     registry.update(supervisor.instances());
     // An adopted instance that is unready runs and is not being restarted: it did not fail to start.
-    const adopted = new Set(adoption.adopted);
     const failed = supervisor
       .instances()
       .filter((i) => i.state !== 'ready' && !(i.state === 'unready' && adopted.has(i.id)))
