@@ -43,6 +43,7 @@ export async function claimGatewayPort(host: string, port: number): Promise<Gate
   const servers = [main];
   const claimed = (main.address() as { port: number }).port;
   try {
+    // A port picked for 0 is only ever printed and used as 127.0.0.1:PORT, never as localhost.
     if (port !== 0 && (host === '127.0.0.1' || host === 'localhost')) {
       const loopback6 = await claimOne('::1', claimed).catch((error: NodeJS.ErrnoException) => {
         // A machine without IPv6 has no [::1] to take.
