@@ -87,7 +87,8 @@ export async function startSystem(spec: string, dir = tempDir()): Promise<Runnin
   const child = spawn(process.execPath, [cli, 'up', '-f', file, '--gateway-port', '0', '--admin-port', '0'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLOTILLA_LOG_LEVEL: 'warn' },
+    // The per-user list of running systems goes to the test's directory, not the real home.
+    env: { ...process.env, FLOTILLA_LOG_LEVEL: 'warn', XDG_STATE_HOME: join(dir, '.xdg-state') },
   });
   child.stdout!.on('data', (d: Buffer) => {
     out += d;
