@@ -37,6 +37,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: [E2E],
+          // `flotilla up` of the shop took over 60 s on 2 busy cores: a start-up hook that times out
+          // skips the file and leaves a half-started system nobody stops.
+          hookTimeout: 180_000,
           // Each file starts whole systems (control plane, PostgreSQL, every service): at most half
           // the cores run them at once, whatever the machine.
           maxWorkers: '50%',
