@@ -100,7 +100,9 @@ export async function startSystem(spec: string, dir = tempDir()): Promise<Runnin
   while (!existsSync(stateFile) || !/ready in/.test(out)) {
     if (child.exitCode !== null) throw new Error(`flotilla up exited with ${child.exitCode}:\n${out}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      // Stopped with whatever it started: the caller never gets the system to stop, and a SIGKILL of
+      // `flotilla up` alone left its instances and PostgreSQL running under init, loading the machine.
+      await stopAsCtrlC([child], /^name:\s*(\S+)/m.exec(spec)?.[1] ?? '', dir);
       throw new Error(`flotilla up was not ready within 60 s:\n${out}`);
     }
     await sleep(50);
