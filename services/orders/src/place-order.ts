@@ -47,15 +47,14 @@ export async function placeOrder(
   currency: string,
 ): Promise<FinalAnswer> {
   const { lease } = step;
-  let order: Order;
-  if (recordedOrderId === null) {
+  let orderId = recordedOrderId;
+  if (orderId === null) {
     const reserved = await keys.transaction(lease, (tx) => reserve(tx, step, currency));
     if ('status' in reserved) return reserved;
-    order = reserved.order;
-  } else {
-    order = (await loadOrder(service.db, recordedOrderId, lease.owner))!;
+    orderId = reserved.orderId;
   }
-  const orderId = order.id;
+  // Read after the reserve's commit, not in it: every order of a product waits for its row lock.
+  const order = (await loadOrder(service.db, orderId, lease.owner))!;
   if (order.status !== 'pending') {
     // Settled by an earlier attempt whose answer was not recorded: answer with the order as it is.
     return keys.transaction(lease, (tx) => answer(tx, step, 201, order));
@@ -125,7 +124,7 @@ async function reserve(
   tx: DatabaseClient,
   step: Step,
   currency: string,
-): Promise<FinalAnswer | { order: Order }> {
+): Promise<FinalAnswer | { orderId: string }> {
   const ids = step.request.items.map((i) => i.product_id);
   // Locked in id order, as every order does, so that two orders for the same products never deadlock.
   const { rows: products } = await tx.query<{ id: string; name: string; price_cents: number; stock: number }>(
@@ -193,7 +192,7 @@ async function reserve(
     step.lease.key,
     orderId,
   ]);
-  return { order: (await loadOrder(tx, orderId, step.lease.owner))! };
+  return { orderId };
 }
 
 /** Records `body` as the key's final answer and returns it, serialised once so replays match byte for byte. */
