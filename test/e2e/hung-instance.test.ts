@@ -18,7 +18,7 @@ const BUSY = '409 REQUEST_IN_PROGRESS';
  * A hung orders instance (SIGSTOP: its sockets stay open and its kernel still answers TCP, but it
  * does nothing) must let go of the Idempotency-Keys it was working on within a few seconds, so that
  * the clients' retries of those keys succeed on the other replica long before liveness has killed
- * it (here about 1.5 s of failed probes plus the test spec's 5 s grace period; 17 s as shipped).
+ * it (here about 3 s of failed probes plus the test spec's 5 s grace period; 17 s as shipped).
  * Its claims are leases of 3 s (services/orders/src/idempotency.ts).
  */
 describe('a hung orders instance lets go of its idempotency keys', () => {

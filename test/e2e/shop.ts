@@ -40,9 +40,12 @@ export function shopSpec(system: string, overrides: ShopOverrides = {}): string 
   }
   for (const [name, service] of Object.entries(spec.services)) {
     service.path = join(repoRoot, service.path as string);
+    // Fast to notice readiness, slow to give up on a process: on two busy cores a probe answer can
+    // take longer than 150 ms, and a replica taken out of the table or killed for that is an
+    // outage the test did not inject.
     service.probes = {
-      readiness: { periodMs: 200, timeoutMs: 150 },
-      liveness: { periodMs: 500, timeoutMs: 400 },
+      readiness: { periodMs: 200, timeoutMs: 200, failureThreshold: 3 },
+      liveness: { periodMs: 1_000, timeoutMs: 1_000, failureThreshold: 3 },
     };
     service.terminationGracePeriodMs = 5_000;
     if (overrides.replicas?.[name] !== undefined) service.replicas = overrides.replicas[name];
