@@ -121,8 +121,20 @@ export async function startShop(overrides: ShopOverrides = {}): Promise<RunningS
     return { status: res.status, headers: res.headers, text, body: body as never };
   };
 
+  /** A set-up call: a 503 (the shop is busy or still starting, nothing was done) is tried again. */
+  const setUp: RunningShop['api'] = async (path, options) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const res = await api(path, options);
+      if (res.status !== 503 || Date.now() > deadline) return res as never;
+      await sleep(250);
+    }
+  };
+
   const token = async (email: string, password: string): Promise<string> => {
-    const res = await api<{ access_token: string }>('/api/identity/v1/token', { body: { email, password } });
+    const res = await setUp<{ access_token: string }>('/api/identity/v1/token', {
+      body: { email, password },
+    });
     if (res.status !== 200) throw new Error(`token for ${email}: ${res.status} ${res.text}`);
     return res.body.access_token;
   };
@@ -141,7 +153,7 @@ export async function startShop(overrides: ShopOverrides = {}): Promise<RunningS
     async customer() {
       const email = `c-${randomUUID()}@shop.test`;
       const password = `pw-${randomUUID()}`;
-      const res = await api<{ id: string }>('/api/identity/v1/register', {
+      const res = await setUp<{ id: string }>('/api/identity/v1/register', {
         body: { email, name: 'Test Customer', password },
       });
       if (res.status !== 201) throw new Error(`register: ${res.status} ${res.text}`);
