@@ -56,9 +56,11 @@ describe('a control plane restarted under load', () => {
   let second: RunningSystem | undefined;
   let customers: LoadCustomer[];
   let admin: string;
+  let freshStartMs: number;
 
   beforeAll(async () => {
     shop = await startShop({ certificateTtlMs: CERTIFICATE_TTL_MS });
+    freshStartMs = await readyInMs(shop);
     admin = await shop.adminToken();
     customers = await Promise.all(Array.from({ length: 3 }, () => shop.customer()));
   }, 120_000);
@@ -70,13 +72,20 @@ describe('a control plane restarted under load', () => {
 
   it('answers every order (0 errors seen by the client) across kill -9 and `up` again, with the same processes serving', async () => {
     const stock = 10_000;
-    const product = await shop.api<{ id: string }>('/api/catalog/v1/products', {
-      token: admin,
-      body: { sku: `sku-${randomUUID().slice(0, 8)}`, name: 'Restart lamp', price_cents: 700, stock },
-    });
-    expect(product.status).toBe(201);
-    const productId = product.body.id;
-    const freshStartMs = await readyInMs(shop);
+    let productId = '';
+    // Set-up, not the point: a replica that is briefly unready on a busy machine may answer 503.
+    await waitFor(
+      'the product to be created',
+      async () => {
+        const res = await shop.api<{ id: string }>('/api/catalog/v1/products', {
+          token: admin,
+          body: { sku: `sku-${randomUUID().slice(0, 8)}`, name: 'Restart lamp', price_cents: 700, stock },
+        });
+        productId = res.body.id;
+        return res.status === 201;
+      },
+      30_000,
+    );
     const before = await pidsOf(shop);
     const postgresPid = (await shop.status()).postgres.server?.pid;
 
