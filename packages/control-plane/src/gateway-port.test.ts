@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkGatewayPortAfterStart, claimGatewayPort, GatewayPortError } from './gateway-port.ts';
 import type { InstanceStatus } from './types.ts';
@@ -44,6 +45,26 @@ describe('claimGatewayPort', () => {
     await claim.release();
     await claim.release();
     expect(await hold('127.0.0.1', claim.port)).toBe(claim.port);
+  });
+
+  it('lets go of the port at once on release even while a client is connected to it, and closes that client', async () => {
+    const claim = await claimGatewayPort('127.0.0.1', 0);
+    // A client retrying against the gateway's port while `up` is still starting.
+    const client = connect({ host: '127.0.0.1', port: claim.port });
+    client.on('error', () => undefined);
+    const clientClosed = new Promise<void>((done) => client.once('close', () => done()));
+    await new Promise<void>((done) => client.once('connect', () => done()));
+    client.write('GET / HTTP/1.1\r\nhost: localhost\r\n\r\n');
+    const closedByClaim = Promise.race([clientClosed.then(() => 'closed'), sleep(5_000).then(() => 'open')]);
+    const released = await Promise.race([
+      claim.release().then(() => 'released'),
+      sleep(5_000).then(() => 'still waiting'),
+    ]);
+    const closed = await closedByClaim;
+    client.destroy();
+    expect(released).toBe('released');
+    // Closed, so that it retries (and reaches a replica) instead of waiting for an answer that never comes.
+    expect(closed).toBe('closed');
   });
 
   it.each([

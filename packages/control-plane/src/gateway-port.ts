@@ -97,7 +97,9 @@ async function claimOne(host: string, port: number): Promise<Server> {
 
 function listenExclusively(host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    // A client that connects meanwhile is closed at once: it retries and reaches a replica, while
+    // a connection left open would hang it and hold up release(), since close() waits for it.
+    const server = createServer((socket) => socket.destroy());
     server.unref();
     server.once('error', reject);
     server.listen({ host, port, exclusive: true }, () => resolve(server));
