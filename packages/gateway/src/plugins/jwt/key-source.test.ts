@@ -256,6 +256,31 @@ describe('jwt with a retired key', () => {
     expect(await check(await mint(current, 'k1', 0, null))).toBe('UNAUTHORIZED');
   });
 
+  it('refuses a token a leaked retired key signs after its retirement without a kid, and accepts its earlier ones', async () => {
+    // Without a kid every key of the algorithm is a candidate: the retired one must not verify
+    // a token issued after its retirement just because the header does not name it.
+    const kidless = (pair: KeyPair, iat: number) => {
+      const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'user-1', iat, exp: iat + 3_600 };
+      return new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).sign(pair.privateKey);
+    };
+    const nowS = Math.floor(deps.now() / 1000);
+    expect(await check(await kidless(current, nowS))).toBe('UNAUTHORIZED');
+    expect(await check(await kidless(current, retiredAtS() + 1))).toBe('UNAUTHORIZED');
+    expect(await check(await kidless(current, retiredAtS()))).toBe('OK');
+    expect(await check(await kidless(rotated, nowS))).toBe('OK');
+    // A kid that is not a string names no key either, to jose as to the retirement check.
+    const numericKid = await new SignJWT({
+      iss: ISSUER,
+      aud: AUDIENCE,
+      sub: 'user-1',
+      iat: nowS,
+      exp: nowS + 60,
+    })
+      .setProtectedHeader({ alg: 'ES256', kid: 1 as unknown as string })
+      .sign(current.privateKey);
+    expect(await check(numericKid)).toBe('UNAUTHORIZED');
+  });
+
   it('still accepts tokens of the active key issued now', async () => {
     expect(await check(await mint(rotated, 'k2'))).toBe('OK');
   });

@@ -56,9 +56,9 @@ export function staticKeys(keys: Record<string, unknown>[]): KeySource {
       throw new PluginConfigError('jwt', `keys[${i}] is a private or symmetric key; list public keys only`);
     }
   }
-  let keySet: LocalJWKSet;
+  let keySet: KeyFunction;
   try {
-    keySet = createLocalJWKSet({ keys } as JSONWebKeySet);
+    keySet = keyFunctionOf(keys);
   } catch (cause) {
     throw new PluginConfigError('jwt', `keys are not a valid JWK set (${(cause as Error).message})`, {
       cause,
@@ -93,7 +93,7 @@ export function remoteKeys(
 ): KeySource {
   const { cacheS, clockSkewS } = options;
   const { jwksFetchTimeoutMs, jwksRefetchMinIntervalS, jwksRetryAfterFailureS } = PLUGIN_DEFAULTS.jwt;
-  let keySet: LocalJWKSet | undefined;
+  let keySet: KeyFunction | undefined;
   let retired = new Map<string, number>();
   let documentText = '';
   /** When the fetch that got the keys in use started. */
@@ -111,7 +111,7 @@ export function remoteKeys(
     lastAttemptAtMs = startedMs;
     try {
       const document = (await deps.fetchJson(url, jwksFetchTimeoutMs)) as JSONWebKeySet;
-      const next = createLocalJWKSet(document);
+      const next = keyFunctionOf(document.keys as unknown as Record<string, unknown>[]);
       const text = JSON.stringify(document.keys);
       if (text !== documentText) version += 1;
       keySet = next;
@@ -201,15 +201,61 @@ export function remoteKeys(
   };
 }
 
+/** Finds the key that verifies a token, as jose's `createLocalJWKSet` does. */
+type KeyFunction = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/**
+ * The key lookup over `keys`. A token that names its key (a string `kid`) gets that key, and the
+ * jwt plugin then checks the key's retirement by that kid. A token that names none has every key
+ * of its algorithm as candidate, so a retired key could verify it whatever its `iat`: its
+ * candidates are the keys not retired and those retired at or after its claimed `iat` (none when
+ * it claims none). The claim is read before the signature is checked, but a key retired before it
+ * cannot then have signed it: a token that lies about its `iat` fails its signature.
+ */
+function keyFunctionOf(keys: Record<string, unknown>[]): KeyFunction {
+  const all = createLocalJWKSet({ keys } as JSONWebKeySet);
+  const retired = keys.filter((key) => retiredAtOf(key) !== undefined);
+  if (retired.length === 0) return all;
+  retired.sort((a, b) => retiredAtOf(a)! - retiredAtOf(b)!);
+  const unretired = keys.filter((key) => retiredAtOf(key) === undefined);
+  // bySince[i]: the candidates of a token issued after the retirement of retired[i - 1].
+  const bySince: LocalJWKSet[] = retired.map((_, i) =>
+    i === 0 ? all : createLocalJWKSet({ keys: [...unretired, ...retired.slice(i)] } as JSONWebKeySet),
+  );
+  bySince.push(createLocalJWKSet({ keys: unretired } as JSONWebKeySet));
+  return (header, token) => {
+    if (typeof header.kid === 'string') return all(header, token);
+    const iat = claimedIatS(token);
+    const since = iat === undefined ? -1 : retired.findIndex((key) => retiredAtOf(key)! >= iat);
+    return bySince[since === -1 ? retired.length : since]!(header, token);
+  };
+}
+
+function retiredAtOf(key: Record<string, unknown>): number | undefined {
+  const at = key[RETIRED_AT];
+  return typeof at === 'number' && Number.isFinite(at) ? at : undefined;
+}
+
 /** Retirement bounds by kid, from the keys that carry a numeric `flotilla_retired_at`. */
 function retirementsOf(keys: Record<string, unknown>[]): Map<string, number> {
   const retired = new Map<string, number>();
   for (const key of keys) {
-    const at = key[RETIRED_AT];
-    if (typeof key.kid === 'string' && typeof at === 'number' && Number.isFinite(at))
-      retired.set(key.kid, at);
+    const at = retiredAtOf(key);
+    if (typeof key.kid === 'string' && at !== undefined) retired.set(key.kid, at);
   }
   return retired;
+}
+
+const utf8 = new TextDecoder();
+
+/** The token's `iat`, read before its signature is checked; undefined when it has no numeric one. */
+function claimedIatS(token: FlattenedJWSInput): number | undefined {
+  try {
+    const { iat } = JSON.parse(utf8.decode(base64url.decode(token.payload as string)));
+    return typeof iat === 'number' && Number.isFinite(iat) ? iat : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -218,11 +264,6 @@ function retirementsOf(keys: Record<string, unknown>[]): Map<string, number> {
  * (now plus the clock skew), which no genuine token does.
  */
 function issuedAtMsOf(token: FlattenedJWSInput, latestMs: number): number | undefined {
-  try {
-    const { iat } = JSON.parse(new TextDecoder().decode(base64url.decode(token.payload as string)));
-    if (typeof iat !== 'number' || !Number.isFinite(iat)) return undefined;
-    return iat * 1000 > latestMs ? undefined : (iat + 1) * 1000;
-  } catch {
-    return undefined;
-  }
+  const iat = claimedIatS(token);
+  return iat === undefined || iat * 1000 > latestMs ? undefined : (iat + 1) * 1000;
 }
