@@ -1,7 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../../../test/support/eventually.ts';
@@ -30,6 +32,26 @@ function startSleeper(): Required<WatchedPostmaster> {
 function startOrphan(): number {
   const shell = spawnSync('sh', ['-c', 'setsid sleep 600 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
   return Number(shell.stdout.trim());
+}
+
+/**
+ * A sleep leading its own group whose parent never collects it: the Node process that spawned it
+ * (signals at their defaults, unlike a background job of sh) turns into another sleep, as a
+ * postmaster adopted from an earlier control plane has an init that may never collect it.
+ */
+async function startUncollected(): Promise<{ pid: number; parent: ChildProcess }> {
+  const parent = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const c = require('node:child_process').spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+       require('node:fs').writeSync(1, c.pid + '\\n');
+       process.execve('/bin/sleep', ['sleep', '600']);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(createInterface({ input: parent.stdout! }), 'line')) as [string];
+  return { pid: Number(line), parent };
 }
 
 describe('PostmasterSupervisor', () => {
@@ -150,6 +172,22 @@ describe('PostmasterSupervisor', () => {
     await supervisor.stop();
     expect(await first.exited).toEqual({ code: null, signal: 'SIGINT' });
     expect(supervisor.status().state).toBe('down');
+  });
+
+  it('stops an adopted server in one fast shutdown though it stays a zombie its parent never collects, instead of waiting out every signal', async () => {
+    const { pid, parent } = await startUncollected();
+    started.push(pid);
+    try {
+      supervisor = supervise({ pid }, startTracked);
+      const stopping = performance.now();
+      await supervisor.stop();
+      // Each signal gets stopTimeoutMs (5 s): a zombie taken for a live server cost 15 s and an error.
+      expect(performance.now() - stopping).toBeLessThan(2_500);
+      expect(isRunning(pid)).toBe(false);
+      expect(supervisor.status()).toMatchObject({ state: 'down', pid: null });
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
 

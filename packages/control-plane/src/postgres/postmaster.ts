@@ -28,10 +28,15 @@ export async function postmasterPid(dataDir: string): Promise<number | undefined
   }
 }
 
-/** Resolves once `pid` has exited, or with false after `timeoutMs`. */
+/**
+ * Resolves once `pid` has exited, or with false after `timeoutMs`. A zombie has exited: a
+ * postmaster adopted from an earlier control plane is init's child, and the init of some
+ * containers never collects it, so its pid would answer signals for ever.
+ */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (isProcessAlive(pid)) {
+  // processGroupOf is null where there is no /proc to tell a zombie by: the signal alone decides.
+  while (isProcessAlive(pid) && (isRunning(pid) || processGroupOf(pid) === null)) {
     if (Date.now() > deadline) return false;
     await sleep(POLL_MS);
   }
