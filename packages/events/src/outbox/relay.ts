@@ -100,6 +100,9 @@ export class OutboxRelay {
     if (this.#stopped || (this.#failures > 0 && !byTimer)) return;
     if (this.#running) {
       this.#again = true;
+      // A run past its loop (counting the backlog after a failure) would swallow its backoff's
+      // timer, and the relay would never look again: look again later instead.
+      if (byTimer) this.#arm(this.#pollIntervalMs);
       return;
     }
     this.#running = this.#run()
