@@ -13,7 +13,7 @@ import { eventually } from '../../../../test/support/eventually.ts';
 import { isProcessAlive } from '../state/index.ts';
 import { isRunning } from '../supervisor/process-group.ts';
 import { adoptEmbeddedPostgres, type RunningPostgres, startEmbeddedPostgres } from './embedded.ts';
-import { postmasterPid } from './postmaster.ts';
+import { postmasterPid, stopLeftoverPostmaster } from './postmaster.ts';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'control-plane.ts');
 /** Far longer than a fast shutdown of an idle server takes to turn new connections away. */
@@ -92,6 +92,8 @@ describe('embedded PostgreSQL after kill -9 of its postmaster', () => {
     server = undefined;
     if (fixtureProcess?.exitCode === null) fixtureProcess.kill('SIGKILL');
     fixtureProcess = undefined;
+    // A test that failed before adopting it leaves the fixture's server running on the data dir.
+    if (dir) await stopLeftoverPostmaster(join(dir, 'postgres'), 30_000);
     if (dir) await rm(dir, { recursive: true, force: true });
     dir = undefined;
   });
