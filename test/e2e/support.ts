@@ -97,7 +97,7 @@ export async function startSystem(spec: string, dir = tempDir()): Promise<Runnin
     out += d;
   });
   const deadline = Date.now() + 60_000;
-  while (!existsSync(stateFile) || !/ready in/.test(out)) {
+  while (!existsSync(stateFile) || !/^ready in \d/m.test(out)) {
     if (child.exitCode !== null) throw new Error(`flotilla up exited with ${child.exitCode}:\n${out}`);
     if (Date.now() > deadline) {
       // Stopped with whatever it started: the caller never gets the system to stop, and a SIGKILL of
