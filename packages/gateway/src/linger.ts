@@ -40,4 +40,7 @@ export function lingerThenEnd(req: IncomingMessage, res: ServerResponse, limits:
   res.once('close', stop);
   req.on('data', drop);
   req.once('end', end);
+  // A body that was piped upstream is paused by its unpipe, and a 'data' listener alone does not
+  // resume a stream paused that way.
+  req.resume();
 }

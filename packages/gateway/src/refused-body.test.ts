@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { RoutingTable } from '@flotilla/spec';
@@ -247,6 +248,43 @@ describe('refusing a body', () => {
     // Until the answer, the body streams to the service: what the socket buffers of that second hop
     // took comes on top (about 4 MiB on loopback), but nothing near the 1 GiB announced.
     expect(exchange.gatewayRead).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("ends a service's early answer as soon as the rest of a small body has arrived, not after the whole linger", async () => {
+    // Chunked, so the client knows the answer is complete only when the gateway ends it.
+    const orders = await servers.upstream((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":{"code":"UNAUTHORIZED","message":"no"}}');
+    });
+    const gw = await servers.gateway(
+      tableOf(1, { routes: [routeSpec({ service: 'orders' })] }, { orders: [orders.port] }),
+    );
+    const bodyBytes = 32 * 1024;
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+    servers.defer(async () => {
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.setEncoding('latin1');
+    let received = '';
+    const answered = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+        if (received.includes('\r\n\r\n')) resolve();
+      });
+    });
+    socket.write(
+      `POST /orders HTTP/1.1\r\nHost: shop.test\r\nContent-Length: ${bodyBytes}\r\n\r\n${'x'.repeat(1024)}`,
+    );
+    await answered;
+    // The rest of the body, well within what the linger reads, once the answer has begun.
+    const restSentMs = performance.now();
+    socket.write('x'.repeat(bodyBytes - 1024));
+    await once(socket, 'close');
+    const closedAfterMs = performance.now() - restSentMs;
+    expect(received).toMatch(/^HTTP\/1\.1 401 /);
+    expect(received).toMatch(/\r\n0\r\n\r\n$/);
+    expect(closedAfterMs).toBeLessThan(GATEWAY_DEFAULTS.refusedBodyLinger.maxMs);
   });
 
   it('lets undici, still sending a large body, read the 401 rather than a broken connection', async () => {
