@@ -37,8 +37,10 @@ describe('claims on idempotency keys', () => {
     const [a, b] = [holder('a', 500), holder('b', 500)];
     const owner = randomUUID();
     const key = randomUUID();
-    const first = owned(await a.claim(owner, key, 'hash'));
+    // Taken before the claim: the database starts the lease at some moment after this, so the
+    // takeover cannot come sooner than the lease after it, however slow the claim's round trip.
     const claimedAt = performance.now();
+    const first = owned(await a.claim(owner, key, 'hash'));
     expect((await b.claim(owner, key, 'hash')).kind).toBe('busy');
     const second = await eventually(async () => owned(await b.claim(owner, key, 'hash')), 5_000, 20);
     const lapsedAfterMs = performance.now() - claimedAt;
@@ -118,8 +120,11 @@ describe('claims on idempotency keys', () => {
     const key = randomUUID();
     const claim = owned(await a.claim(owner, key, 'hash'));
     let backend = 0;
+    let quietAt = 0;
     let wake = () => {};
     const quiet = a.transaction(claim.lease, async (tx) => {
+      // Before the last statement: the session goes idle after it, so the timeout ends it later than this.
+      quietAt = performance.now();
       backend = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       // Sends nothing more, as a stopped process would, with the key's row locked.
       await new Promise<void>((resolve) => {
@@ -128,7 +133,6 @@ describe('claims on idempotency keys', () => {
     });
     quiet.catch(() => undefined);
     await eventually(() => expect(backend).not.toBe(0));
-    const quietAt = performance.now();
     // The lease lapses after 300 ms, but the row stays locked until the session is ended.
     await eventually(async () => owned(await b.claim(owner, key, 'hash')), 5_000, 20);
     expect(performance.now() - quietAt).toBeGreaterThanOrEqual(400);
