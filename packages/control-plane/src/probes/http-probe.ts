@@ -1,6 +1,9 @@
 import { request } from 'node:http';
 
-/** What one probe saw. `detail` is for people: "HTTP 503", "no answer within 1000 ms". */
+/** How much of a failing answer's body a probe keeps as its detail. */
+const DETAIL_MAX_CHARS = 200;
+
+/** What one probe saw. `detail` is for people: "HTTP 503: <first line of the body>", "no answer within 1000 ms". */
 export interface ProbeResult {
   ok: boolean;
   detail: string;
@@ -42,10 +45,23 @@ export function httpProbe(target: HttpProbeTarget): Promise<ProbeResult> {
     );
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
-      const result = { ok: status >= 200 && status < 400, detail: `HTTP ${status}` };
-      res.on('error', () => finish(result));
-      res.on('end', () => finish(result));
-      res.resume();
+      const ok = status >= 200 && status < 400;
+      // A failing answer's first line says why (a gateway names the JWKS it waits for): kept for
+      // `status` and the start-up summary, bounded so a large error page costs nothing.
+      let said = '';
+      const result = () => {
+        const why = said.split('\n', 1)[0]!.trim().slice(0, DETAIL_MAX_CHARS);
+        return { ok, detail: why ? `HTTP ${status}: ${why}` : `HTTP ${status}` };
+      };
+      res.on('error', () => finish(result()));
+      res.on('end', () => finish(result()));
+      if (ok) res.resume();
+      else {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (said.length < DETAIL_MAX_CHARS) said += chunk;
+        });
+      }
     });
     req.on('error', (error) => finish({ ok: false, detail: error.message }));
     req.end();

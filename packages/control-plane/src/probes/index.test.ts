@@ -25,6 +25,20 @@ afterEach(async () => {
 const target = (port: number, path = '/readyz') => ({ host: '127.0.0.1', port, path, timeoutMs: 300 });
 
 describe('httpProbe', () => {
+  it("names the first line of a failing answer's body, bounded, and ignores a passing one's", async () => {
+    const port = await serve((req, res) => {
+      res.statusCode = req.url === '/ok' ? 200 : 503;
+      if (req.url === '/long') res.end(`${'x'.repeat(10_000)}\n`);
+      else res.end('not ready: waiting for the JWKS at http://users/jwks\nsecond line\n');
+    });
+    expect(await httpProbe(target(port, '/readyz'))).toEqual({
+      ok: false,
+      detail: 'HTTP 503: not ready: waiting for the JWKS at http://users/jwks',
+    });
+    expect(await httpProbe(target(port, '/ok'))).toEqual({ ok: true, detail: 'HTTP 200' });
+    expect((await httpProbe(target(port, '/long'))).detail).toBe(`HTTP 503: ${'x'.repeat(200)}`);
+  });
+
   it('passes on 2xx and 3xx and fails on other statuses, naming the status', async () => {
     const port = await serve((req, res) => {
       res.statusCode = Number(req.url?.slice(1));

@@ -9,9 +9,12 @@ export function livenessFailedReason(consecutiveFailures: number, detail: string
   return `liveness probe failed ${consecutiveFailures} times (${detail})`;
 }
 
-/** The reason given when an instance is killed for not becoming ready in time. */
-export function startupTimeoutReason(startupTimeoutMs: number): string {
-  return `not ready within ${startupTimeoutMs} ms`;
+/**
+ * The reason given when an instance is killed for not becoming ready in time, with what its last
+ * readiness probe saw, when it saw something (a process may say why it is not ready).
+ */
+export function startupTimeoutReason(startupTimeoutMs: number, lastProbe: string | null = null): string {
+  return `not ready within ${startupTimeoutMs} ms${lastProbe ? ` (last readiness probe: ${lastProbe})` : ''}`;
 }
 
 /** The reason given when a process could not be started at all (missing directory, say). */

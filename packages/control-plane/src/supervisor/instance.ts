@@ -55,6 +55,8 @@ export class ManagedInstance {
   #stopping: Promise<void> | null = null;
   #stopProbes: (() => void)[] = [];
   #startupTimer: NodeJS.Timeout | undefined;
+  /** What the current process's last failed readiness probe saw, for the start-up timeout's reason. */
+  #lastReadinessDetail: string | null = null;
   #restartTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
   /** Whether the SIGKILL that ends the current process, if any, was ours. */
@@ -252,8 +254,9 @@ export class ManagedInstance {
     this.#context.changed();
 
     const { startupTimeoutMs, probes } = this.workload;
+    this.#lastReadinessDetail = null;
     this.#startupTimer = setTimeout(
-      () => this.#kill(startupTimeoutReason(startupTimeoutMs)),
+      () => this.#kill(startupTimeoutReason(startupTimeoutMs, this.#lastReadinessDetail)),
       startupTimeoutMs,
     );
     this.#stopProbes.push(
@@ -263,7 +266,10 @@ export class ManagedInstance {
         probe: probes.readiness,
         startupPeriodMs: SUPERVISOR_DEFAULTS.startupProbePeriodMs,
         onPass: () => this.#onReadinessPass(),
-        onFail: () => this.#onReadinessFail(),
+        onFail: (_failures, detail) => {
+          this.#lastReadinessDetail = detail;
+          this.#onReadinessFail();
+        },
       }),
     );
   }

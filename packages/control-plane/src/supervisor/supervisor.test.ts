@@ -114,7 +114,7 @@ describe('Supervisor', () => {
     const after = h.current('api-v1-1');
     expect(after.pid).not.toBe(before.pid);
     expect(exists(before.pid!)).toBe(false);
-    expect(after.lastExit?.reason).toBe('liveness probe failed 2 times (HTTP 500)');
+    expect(after.lastExit?.reason).toBe('liveness probe failed 2 times (HTTP 500: dead)');
     const states = h.statesOf('api-v1-1');
     expect(states.slice(0, 2)).toEqual(['starting', 'ready']);
     expect(states.slice(-4)).toEqual(['stopping', 'crashloop', 'starting', 'ready']);
@@ -175,7 +175,7 @@ describe('Supervisor', () => {
     expect(h.supervisor.instances()).toEqual([]);
   });
 
-  it('kills an instance that is not ready within startupTimeoutMs and counts it as a failed start', async () => {
+  it('kills an instance that is not ready within startupTimeoutMs, says what its readiness answered, and counts it as a failed start', async () => {
     h = harness([testWorkload('api', 'service', { startupTimeoutMs: 800, env: { FIXTURE_READY: 'false' } })]);
     const started = Date.now();
     await h.supervisor.start();
@@ -183,7 +183,9 @@ describe('Supervisor', () => {
 
     const status = h.current('api-v1-1');
     expect(status).toMatchObject({ state: 'crashloop', pid: null, restarts: 0 });
-    expect(status.lastExit).toMatchObject({ reason: 'not ready within 800 ms' });
+    expect(status.lastExit).toMatchObject({
+      reason: 'not ready within 800 ms (last readiness probe: HTTP 503: unready)',
+    });
     expect(Date.parse(status.nextRestartAt!) - Date.parse(status.lastExit!.at)).toBe(1_000);
   });
 });
