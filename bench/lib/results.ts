@@ -208,7 +208,7 @@ export function renderSection(report: Report): string {
 
 const TITLE = `# Benchmark results
 
-Written by \`node bench/gateway.ts\` and \`node bench/shop.ts\` (see [README.md](README.md)); the newest run is first.
+Written by \`node bench/gateway.ts\` and \`node bench/shop.ts\` (see [README.md](README.md)), and from what the other scripts of \`bench/\` and the fault tests print; the newest run is first.
 `;
 
 /** Puts `section` at the top of the results file, keeping every earlier section below it. */
