@@ -21,6 +21,9 @@ for n in $(seq 1 "$runs"); do
   dir="$repo"
   if $clone; then
     dir="$(mktemp -d "${TMPDIR:-/tmp}/flotilla-ci-XXXXXX")"
+    # mktemp makes the folder 0700: the embedded PostgreSQL, which runs as the postgres user when
+    # we are root, could not reach its binaries in the clone's node_modules.
+    chmod 755 "$dir"
     git clone --quiet "$repo" "$dir" || exit 1
   fi
   log="$repo/ci-under-load-$n.log"
